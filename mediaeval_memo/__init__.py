@@ -1,0 +1,3 @@
+"""mediaeval-memo."""
+
+__version__ = "0.1.0"

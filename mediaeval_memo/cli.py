@@ -1,0 +1,205 @@
+"""The `memo` command line: a thin Click layer over typed functions.
+
+Each command parses its options, calls one function of the package and renders the result. Heavy modules are
+imported inside the commands so that `memo --help` stays fast and never imports torch or transformers.
+Exit codes: 0 success, 1 invalid input (every problem printed, one per line), 2 usage errors (Click's own).
+"""
+
+from __future__ import annotations
+
+import os
+
+# bitsandbytes and torch load different OpenMP runtimes; with busy-waiting threads, 4-bit steps on CPU run about
+# 100x slower. This must be set before torch is first imported, hence here, at the top of the entry point.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mediaeval_memo import __version__
+from mediaeval_memo.errors import InputError
+
+
+class MemoGroup(click.Group):
+    """Turns InputError into one line per problem and exit code 1, for every subcommand."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            for problem in exc.problems:
+                click.echo(f"error: {problem}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=MemoGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="memo")
+def cli() -> None:
+    """mediaeval-memo: from a MediaEval memorability release to validated run files with honest CIs.
+
+    Typical flow: prepare -> features -> train -> predict -> package -> validate -> score / compare.
+    Try `memo demo` for all of it on an embedded sample.
+    """
+
+
+def main() -> None:
+    cli(prog_name="memo")
+
+
+# ---------------------------------------------------------------- data: demo, prepare, info (issue 2)
+
+
+# ---------------------------------------------------------------- end of data section
+
+
+# ---------------------------------------------------------------- features (issue 4)
+
+
+# ---------------------------------------------------------------- end of features section
+
+
+# ---------------------------------------------------------------- rationales (issue 6)
+
+
+# ---------------------------------------------------------------- end of rationales section
+
+
+# ---------------------------------------------------------------- train, predict (variants)
+
+
+def _overrides(pairs: tuple[str, ...], **flags: object) -> dict[str, object]:
+    out: dict[str, object] = {k: v for k, v in flags.items() if v is not None}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--set")
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+@cli.command()
+@click.argument("variant")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Prepared dataset directory (from `memo prepare`).",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
+@click.option(
+    "--config",
+    "recipe",
+    type=click.Path(path_type=Path),
+    help="Run recipe YAML (runs/*.yaml) setting the variant's config.",
+)
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Override one config field (repeatable).")
+@click.option("--target", default=None, help="Target column (default: the dataset's first target).")
+@click.option("--seed", type=int, default=None, help="Seed (default: the config's, 0).")
+@click.option("--model", "model_name", default=None, help="Backbone name or path (neural variants).")
+@click.option("--max-steps", type=int, default=None, help="Stop each fit after this many optimizer steps.")
+@click.option("--head", default=None, help="Output head (qwen-vl: generate | head | expected).")
+@click.option("--folds", default="all", show_default=True, help="Outer folds to run: all, none, or e.g. 0,2.")
+@click.option(
+    "--final/--no-final",
+    default=True,
+    show_default=True,
+    help="Fit the final model on all labelled videos and predict the test split.",
+)
+@click.option("--force", is_flag=True, help="Replace an --out directory that holds a different run.")
+@click.option("--help-config", is_flag=True, help="List the variant's config fields with their help and exit.")
+def train(
+    variant: str,
+    data_dir: Path,
+    out: Path,
+    recipe: Path | None,
+    pairs: tuple[str, ...],
+    target: str | None,
+    seed: int | None,
+    model_name: str | None,
+    max_steps: int | None,
+    head: str | None,
+    folds: str,
+    final: bool,
+    force: bool,
+    help_config: bool,
+) -> None:
+    """Train run VARIANT with cross-validation, then a final model on all labelled videos.
+
+    Out-of-fold predictions and their Spearman land in --out; a re-run with the same config resumes, skipping
+    folds already done. Variants: see `memo variants`.
+    """
+    from mediaeval_memo.variants import get_variant
+    from mediaeval_memo.variants.runner import train as run_train
+
+    if help_config:
+        from mediaeval_memo.variants.base import config_fields
+
+        for name, tp, default, text in config_fields(get_variant(variant).Config):
+            click.echo(f"{name} ({getattr(tp, '__name__', tp)}, default {default!r}): {text}")
+        return
+    overrides = _overrides(pairs, target=target, seed=seed, model=model_name, max_steps=max_steps, head=head)
+    result = run_train(
+        variant,
+        data_dir,
+        out,
+        recipe,
+        overrides,
+        folds=folds,
+        final=final,
+        force=force,
+        log=lambda m: click.echo(m, err=True),
+    )
+    if result.oof_srcc is not None:
+        click.echo(f"out-of-fold Spearman: {result.oof_srcc:.4f}  ({result.out / 'oof_predictions.csv'})")
+    if result.test_predictions is not None:
+        click.echo(f"test predictions: {result.test_predictions}")
+
+
+@cli.command()
+@click.option(
+    "--model",
+    "model_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Model directory written by `memo train`.",
+)
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Prepared dataset.")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "dev", "test"]))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions CSV to write.")
+def predict(model_dir: Path, data_dir: Path, split: str, out: Path) -> None:
+    """Score a split of a prepared dataset with a trained model (writes video_id,score)."""
+    from mediaeval_memo.variants.runner import predict as run_predict
+
+    path = run_predict(model_dir, data_dir, split, out)
+    click.echo(f"wrote {path}")
+
+
+@cli.command()
+def variants() -> None:
+    """List the registered run variants."""
+    from mediaeval_memo.variants import REGISTRY
+
+    for name, target in sorted(REGISTRY.items()):
+        click.echo(f"{name:15s} {target}")
+
+
+# ---------------------------------------------------------------- end of train section
+
+
+# ---------------------------------------------------------------- submission: package, validate (issue 3)
+
+
+# ---------------------------------------------------------------- end of submission section
+
+
+# ---------------------------------------------------------------- evaluation: score, compare, leaderboard (issue 3)
+
+
+# ---------------------------------------------------------------- end of evaluation section
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

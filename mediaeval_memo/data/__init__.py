@@ -1,0 +1,1 @@
+"""Release readers, the canonical item table, folds and the embedded sample."""

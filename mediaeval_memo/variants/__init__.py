@@ -1,0 +1,37 @@
+"""The registry of run variants, imported lazily.
+
+`memo --help` and the GBT path must not import torch or transformers, so the registry maps names to
+"module:Class" strings and imports a variant only when it is asked for.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from mediaeval_memo.errors import InputError, Problem
+from mediaeval_memo.variants.base import Variant
+
+REGISTRY: dict[str, str] = {}
+
+
+def available() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def get_variant(name: str) -> Variant:
+    """Instantiate the variant registered as `name`; unknown names fail with a suggestion."""
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(name, REGISTRY, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise InputError(
+            Problem(
+                "variant",
+                f"unknown variant {name}{hint} available: {', '.join(available())}",
+                field="VARIANT",
+                value=name,
+            )
+        )
+    module_name, class_name = REGISTRY[name].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls()
