@@ -108,7 +108,8 @@ def _overrides(pairs: tuple[str, ...], **flags: object) -> dict[str, object]:
     show_default=True,
     help="Fit the final model on all labelled videos and predict the test split.",
 )
-@click.option("--force", is_flag=True, help="Replace an --out directory that holds a different run.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same config and data).")
+@click.option("--force", is_flag=True, help="Replace whatever run --out holds.")
 @click.option("--help-config", is_flag=True, help="List the variant's config fields with their help and exit.")
 def train(
     variant: str,
@@ -123,13 +124,14 @@ def train(
     head: str | None,
     folds: str,
     final: bool,
+    resume: bool,
     force: bool,
     help_config: bool,
 ) -> None:
     """Train run VARIANT with cross-validation, then a final model on all labelled videos.
 
-    Out-of-fold predictions and their Spearman land in --out; a re-run with the same config resumes, skipping
-    folds already done. Variants: see `memo variants`.
+    Out-of-fold predictions and their Spearman land in --out. An interrupted run continues with --resume:
+    finished folds are skipped and neural fits restart from their last checkpoint. Variants: `memo variants`.
     """
     from mediaeval_memo.variants import get_variant
     from mediaeval_memo.variants.runner import train as run_train
@@ -149,6 +151,7 @@ def train(
         overrides,
         folds=folds,
         final=final,
+        resume=resume,
         force=force,
         log=lambda m: click.echo(m, err=True),
     )

@@ -81,8 +81,14 @@ class Variant(ABC):
     Model: ClassVar[type[AnyModel]]
 
     @abstractmethod
-    def fit(self, dataset: PreparedDataset, config: VariantConfig, fold: int | None) -> AnyModel:
-        """Train on the training ids of outer fold `fold`, or on every labelled row when `fold` is None."""
+    def fit(
+        self, dataset: PreparedDataset, config: VariantConfig, fold: int | None, workdir: Path | None = None
+    ) -> AnyModel:
+        """Train on the training ids of outer fold `fold`, or on every labelled row when `fold` is None.
+
+        `workdir` is a folder private to this fit (checkpoints, caches): a fit that finds its own checkpoints
+        there resumes from them. The runner passes `OUT/folds/fold_<k>/work` or `OUT/final/work`.
+        """
 
 
 C = TypeVar("C", bound=VariantConfig)

@@ -70,6 +70,7 @@ def train(
     overrides: Mapping[str, object] | None = None,
     folds: str = "all",
     final: bool = True,
+    resume: bool = False,
     force: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
@@ -87,7 +88,7 @@ def train(
         "dataset": dataset.name,
         "items_sha256": sha256_file(dataset.root / ITEMS_FILE),
     }
-    _claim_out_dir(out, resolved_text, identity, force)
+    _claim_out_dir(out, resolved_text, identity, resume, force)
 
     chosen = parse_folds(folds, dataset.folds.k) if dataset.folds is not None else []
     if folds not in ("none", "all") and dataset.folds is None:
@@ -101,7 +102,7 @@ def train(
             oof = read_predictions(oof_path).set_index("video_id")["score"]
         else:
             log(f"fold {k}: fitting on {len(dataset.folds.train_ids(k))} videos")
-            model = variant.fit(dataset, config, k)
+            model = variant.fit(dataset, config, k, out / "folds" / f"fold_{k}" / "work")
             oof = model.predict(dataset, dataset.folds.val_ids(k))
             write_predictions(oof, oof_path)
         gold = dataset.rows(list(oof.index)).set_index("video_id")[config.target]
@@ -132,7 +133,7 @@ def train(
     test_path = None
     if final:
         log(f"final model: fitting on all {len(dataset.labelled(config.target))} labelled videos")
-        model = variant.fit(dataset, config, None)
+        model = variant.fit(dataset, config, None, out / "final" / "work")
         with atomic_dir(out / MODEL_DIR, overwrite=True) as tmp:
             model.save(tmp)
         if len(dataset.split("test")):
@@ -142,22 +143,30 @@ def train(
     return TrainResult(out, config, fold_srcc, oof_srcc, test_path)
 
 
-def _claim_out_dir(out: Path, resolved_text: str, identity: dict[str, Any], force: bool) -> None:
-    """Make `out` ours: fresh, or an earlier run of the same config on the same data (which we resume)."""
+def _claim_out_dir(out: Path, resolved_text: str, identity: dict[str, Any], resume: bool, force: bool) -> None:
+    """Make `out` ours: fresh, replaced (--force), or an earlier run of the same config and data (--resume)."""
     config_path = out / CONFIG_FILE
     if out.exists() and any(out.iterdir()):
-        same = config_path.is_file() and config_path.read_text(encoding="utf-8") == resolved_text
         ident_path = out / VARIANT_FILE
+        same = config_path.is_file() and config_path.read_text(encoding="utf-8") == resolved_text
         same = same and ident_path.is_file() and json.loads(ident_path.read_text("utf-8")) == identity
-        if not same and not force:
+        if force:
+            shutil.rmtree(out)
+        elif not same:
             raise InputError(
                 Problem(
                     str(out),
                     "holds a run with another config or dataset; choose another --out or pass --force to replace it",
                 )
             )
-        if not same:
-            shutil.rmtree(out)
+        elif not resume:
+            raise InputError(
+                Problem(
+                    str(out),
+                    "holds an earlier run of this config; pass --resume to continue "
+                    "it (finished folds and checkpoints are kept) or --force to start over",
+                )
+            )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(config_path, resolved_text)
     atomic_write_text(out / VARIANT_FILE, json.dumps(identity, indent=2) + "\n")
