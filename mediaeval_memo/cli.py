@@ -51,6 +51,23 @@ def main() -> None:
 # ---------------------------------------------------------------- data: demo, prepare, info (issue 2)
 
 
+@cli.command()
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True, help="Folder to write."
+)
+@click.option("--force", is_flag=True, help="Replace a previous demo output in --out.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample and of every step.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes decoding videos in parallel.")
+def demo(out: Path, force: bool, seed: int, workers: int) -> None:
+    """Run the toolkit end to end on the embedded sample (CPU, nothing downloaded).
+
+    Writes sample releases in the official layouts under --out, prepares them and prints their summaries.
+    """
+    from mediaeval_memo.demo import run_demo
+
+    run_demo(out, force=force, echo=click.echo, seed=seed, workers=workers)
+
+
 def _key_values(pairs: tuple[str, ...], hint: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs:
@@ -62,7 +79,7 @@ def _key_values(pairs: tuple[str, ...], hint: str) -> dict[str, str]:
 
 
 @cli.command()
-@click.argument("dataset", type=click.Choice(["memento10k", "videm"]))
+@click.argument("dataset", type=click.Choice(["memento10k", "videomem", "videm", "movies"]))
 @click.option(
     "--root", required=True, type=click.Path(path_type=Path), help="The release folder, as the organisers ship it."
 )

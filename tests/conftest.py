@@ -56,3 +56,10 @@ def sample_videm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     3 frames sampled from the shipped 1-fps folders, organiser feature blocks (`organiser__HSVHistogram`, ...);
     targets `memorability_score` and `brand_memorability`; folds grouped by channel."""
     return _prepare_sample("videm", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def sample_videomem(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Prepared VideoMem sample (2019 layout): 80 dev / 20 test `video<N>.webm` clips, one caption each,
+    3 frames per video; targets `short_term` and `long_term`."""
+    return _prepare_sample("videomem", tmp_path_factory)

@@ -35,7 +35,7 @@ from mediaeval_memo.errors import InputError, Problem, ProblemList
 from mediaeval_memo.io import atomic_dir, sha256_file
 from mediaeval_memo.media.frames import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, FrameJob, FrameReport, extract_frames
 
-DATASETS = ("memento10k", "videm")
+DATASETS = ("memento10k", "videomem", "videm", "movies")
 ORGANISER_PREFIX = "organiser__"
 
 
@@ -73,6 +73,14 @@ def read_release(dataset: str, root: Path, options: PrepareOptions) -> Release:
         from mediaeval_memo.data.videm import read_videm
 
         return read_videm(root)
+    if dataset == "videomem":
+        from mediaeval_memo.data.videomem import read_videomem
+
+        return read_videomem(root, options.media)
+    if dataset == "movies":
+        from mediaeval_memo.data.movies import read_movies
+
+        return read_movies(root, options.mapping, options.columns)
     raise InputError(Problem("DATASET", f"unknown dataset (accepted: {', '.join(DATASETS)})", value=dataset))
 
 

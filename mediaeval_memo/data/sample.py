@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-LAYOUTS = ("memento10k", "videm")
+LAYOUTS = ("memento10k", "videomem", "videm")
 
 MEMORABLE = [
     "a baby",
@@ -103,12 +103,15 @@ def _render(clip: Clip, index: int) -> np.ndarray:
 
 
 def write_video(path: Path, clip: Clip, fps: int = 8) -> None:
-    """A real MPEG-4 video written by PyAV (decodable by anything that reads the official videos)."""
+    """A real video written by PyAV: MPEG-4 in .mp4 (Memento10k), VP8 in .webm (VideoMem)."""
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
+        # One encoder thread: libvpx's default thread pool makes these tiny clips 30x slower on a busy machine.
+        webm = path.suffix == ".webm"
+        options = {"threads": "1", "deadline": "realtime", "cpu-used": "8"} if webm else {"threads": "1"}
+        stream = container.add_stream("libvpx" if webm else "mpeg4", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = clip.width, clip.height, "yuv420p"
         for i in range(clip.n_frames):
             frame = av.VideoFrame.from_ndarray(_render(clip, i), format="rgb24")
@@ -193,6 +196,43 @@ def write_memento10k(root: Path, seed: int = 0, n_train: int = 160, n_dev: int =
         if prefix != "test":
             _write(root / folder / f"{prefix}_scores.csv", _csv(score_rows, bom=dev))
         _write(root / folder / f"{prefix}_text_descriptions.csv", _csv(caption_rows, bom=dev, crlf=dev))
+    return root
+
+
+# ---------------------------------------------------------------- VideoMem (MediaEval 2019 layout)
+
+
+def write_videomem(root: Path, seed: int = 0, n_dev: int = 80, n_test: int = 20) -> Path:
+    """dev-set/ (ground truth with a BOM, tab-separated CRLF captions, sources/*.webm) and test-set/ (captions,
+    sources/). Short-term and long-term scores both follow the hidden memorability, long-term more loosely."""
+    rng = np.random.default_rng(seed)
+    numbers = rng.choice(np.arange(1, 20 * (n_dev + n_test) + 20), size=n_dev + n_test, replace=False)
+    for prefix, split_numbers in (("dev-set", numbers[:n_dev]), ("test-set", numbers[n_dev:])):
+        ground_truth: list[Sequence[object]] = [
+            [
+                "video",
+                "short-term_memorability",
+                "nb_short-term_annotations",
+                "long-term_memorability",
+                "nb_long-term_annotations",
+            ]
+        ]
+        captions: list[Sequence[object]] = []
+        for number in split_numbers:
+            name = f"video{int(number)}.webm"
+            z = float(rng.normal())
+            short = float(np.clip(0.86 + 0.06 * z + rng.normal(0, 0.03), 0.3, 1.0))
+            long = float(np.clip(0.78 + 0.06 * z + rng.normal(0, 0.10), 0.0, 1.0))
+            ground_truth.append(
+                [name, round(short, 3), int(rng.integers(30, 45)), round(long, 3), int(rng.integers(9, 15))]
+            )
+            captions.append([name, _caption(z, rng).lower().rstrip(".").replace(" ", "-")])
+            write_video(root / prefix / "sources" / name, _clip_for(z, rng))
+        if prefix == "dev-set":
+            _write(root / prefix / "ground-truth" / "ground-truth_dev-set.csv", _csv(ground_truth, bom=True))
+            _write(root / prefix / "dev-set_video-captions.txt", _csv(captions, crlf=True, delimiter="\t"))
+        else:
+            _write(root / prefix / "test-set_videos-captions.txt", _csv(captions, crlf=True, delimiter="\t"))
     return root
 
 
@@ -333,4 +373,7 @@ def write_sample(layout: str, root: str | Path, seed: int = 0, n: int | None = N
     if layout == "videm":
         n = 60 if n is None else n
         return write_videm(root, seed, n, max(4, n // 3), dev_channels=max(2, min(14, n // 5)), test_channels=4)
+    if layout == "videomem":
+        n = 80 if n is None else n
+        return write_videomem(root, seed, n, max(1, n // 4))
     raise ValueError(f"unknown sample layout {layout!r} (accepted: {', '.join(LAYOUTS)})")
