@@ -57,7 +57,9 @@ def main() -> None:
 )
 @click.option("--force", is_flag=True, help="Replace a previous demo output in --out.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample and of every step.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes decoding videos in parallel.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes decoding videos in parallel."
+)
 def demo(out: Path, force: bool, seed: int, workers: int) -> None:
     """Run the toolkit end to end on the embedded sample (CPU, nothing downloaded).
 
@@ -85,17 +87,31 @@ def _key_values(pairs: tuple[str, ...], hint: str) -> dict[str, str]:
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Prepared dataset directory to write.")
 @click.option(
-    "--frames", type=int, default=3, show_default=True, help="Frames per video (0: none; 3: first, middle, last)."
+    "--frames",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Frames per video (0: none; 3: first, middle, last).",
 )
 @click.option(
-    "--max-side", type=int, default=448, show_default=True, help="Cap on the long side of stored frames (px)."
+    "--max-side",
+    type=click.IntRange(min=16),
+    default=448,
+    show_default=True,
+    help="Cap on the long side of stored frames (px).",
 )
-@click.option("--folds", "k", type=int, default=5, show_default=True, help="Cross-validation folds.")
+@click.option("--folds", "k", type=click.IntRange(min=2), default=5, show_default=True, help="Cross-validation folds.")
 @click.option(
-    "--inner-folds", type=int, default=0, show_default=True, help="Nested inner folds per outer fold (0: none)."
+    "--inner-folds",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Nested inner folds per outer fold (0: none).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes decoding videos in parallel.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes decoding videos in parallel."
+)
 @click.option(
     "--media",
     type=click.Path(path_type=Path),

@@ -249,3 +249,16 @@ def test_strict_without_media_fails(tmp_path: Path) -> None:
         f"error: {root}: --frames: --strict: no media in the release (pass --media DIR for Memento10k/VideoMem videos)"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_inner_folds_option(tmp_path: Path) -> None:
+    root = write_release(tmp_path / "r", ids=tuple(str(i) for i in range(10, 22)))
+    assert run_prepare(root, tmp_path / "bad", "--inner-folds", "1") == (
+        1,
+        "error: memo prepare: --inner-folds 1: must be 0 (no inner folds) or at least 2\n",
+    )
+    code, output = run_prepare(root, tmp_path / "out", "--inner-folds", "2")
+    assert code == 0, output
+    folds = json.loads((tmp_path / "out" / "folds.json").read_text())
+    assert folds["k"] == 2 and sorted(folds["inner"]) == ["0", "1"] and len(folds["inner"]["0"]) == 2
+    assert "2 inner folds each" in output

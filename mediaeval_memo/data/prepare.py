@@ -7,6 +7,7 @@ the output: a killed run keeps its finished videos there and the next run skips 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import Counter
@@ -37,6 +38,7 @@ from mediaeval_memo.media.frames import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, FrameJ
 
 DATASETS = ("memento10k", "videomem", "videm", "movies")
 ORGANISER_PREFIX = "organiser__"
+FRAME_SETTINGS = ".settings.json"
 
 
 @dataclass
@@ -81,7 +83,11 @@ def read_release(dataset: str, root: Path, options: PrepareOptions) -> Release:
         from mediaeval_memo.data.movies import read_movies
 
         return read_movies(root, options.mapping, options.columns)
-    raise InputError(Problem("DATASET", f"unknown dataset (accepted: {', '.join(DATASETS)})", value=dataset))
+    raise InputError(_unknown_dataset(dataset))
+
+
+def _unknown_dataset(name: str) -> Problem:
+    return Problem("memo prepare", f"unknown dataset (accepted: {', '.join(DATASETS)})", field="DATASET", value=name)
 
 
 def prepare(
@@ -89,9 +95,7 @@ def prepare(
 ) -> PrepareResult:
     say = log or (lambda _m: None)
     if dataset not in DATASETS:
-        raise InputError(
-            Problem("DATASET", f"unknown dataset (accepted: {', '.join(DATASETS)})", field="DATASET", value=dataset)
-        )
+        raise InputError(_unknown_dataset(dataset))
     if not root.is_dir():
         raise InputError(Problem(str(root), "release folder does not exist", field="--root"))
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not options.force:
@@ -99,7 +103,13 @@ def prepare(
             Problem(str(out), "output folder exists and is not empty; pass --force to replace it", field="--out")
         )
     if options.frames < 0:
-        raise InputError(Problem("--frames", "must be 0 (no frames) or more", value=options.frames))
+        raise InputError(
+            Problem("memo prepare", "must be 0 (no frames) or more", field="--frames", value=options.frames)
+        )
+    if options.inner_folds == 1:
+        raise InputError(
+            Problem("memo prepare", "must be 0 (no inner folds) or at least 2", field="--inner-folds", value=1)
+        )
     release = read_release(dataset, root, options)
     check_items(release.items, release.targets, source=f"{dataset} release at {root}")
     say(f"read {len(release.items)} videos from {root} ({release.layout} layout)")
@@ -152,10 +162,17 @@ def prepare(
 def _frames(
     release: Release, out: Path, staging: Path, options: PrepareOptions, say: Callable[[str], None]
 ) -> FrameReport:
+    # Frames are reused by video id only when they were made from the same release with the same settings.
+    settings = {"source_root": str(release.root.resolve()), "frames": options.frames, "max_side": options.max_side}
+    settings_file = staging / FRAME_SETTINGS
+    if staging.exists() and not (settings_file.is_file() and json.loads(settings_file.read_text()) == settings):
+        shutil.rmtree(staging)
     previous = out / FRAMES_DIR
-    if options.force and previous.is_dir() and not staging.exists():
+    if options.force and previous.is_dir() and not staging.exists() and _previous_settings(out) == settings:
         # Re-preparing over an existing dataset reuses its frames (hard links: no copy, no extra disk).
         shutil.copytree(previous, staging, copy_function=_link_or_copy)
+    staging.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(json.dumps(settings), encoding="utf-8")
     jobs = [
         FrameJob(vid, release.media_file(path), release.media_kind)
         for vid, path in zip(release.items["video_id"], release.items["media_path"], strict=True)
@@ -171,6 +188,7 @@ def _frames(
     )
     # Folders of videos that are no longer in the release must not survive into the prepared dataset.
     wanted = set(release.items["video_id"])
+    settings_file.unlink()
     for stale in staging.iterdir():
         if stale.name not in wanted:
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
@@ -182,6 +200,19 @@ def _frames(
             problems.add(str(release.root), f"--strict: {why}", field="video_id", value=vid)
         problems.raise_if_any()
     return report
+
+
+def _previous_settings(out: Path) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+        frames = manifest["frames"]
+        return {
+            "source_root": manifest["source_root"],
+            "frames": frames["frames_per_video"],
+            "max_side": frames["max_side"],
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _umask() -> int:
