@@ -19,7 +19,8 @@ def test_info_text(sample_memento10k: Path) -> None:
     assert lines[1] == "  rows: train 160, dev 40, test 40 (total 240)"
     assert lines[2].startswith("  target mem_score: 200 labelled, mean 0.")
     assert "  folds: 5 (seed 0) over 240 groups, sizes 40/40/40/40/40" in lines
-    assert "  media: 240 found, 0 missing" in lines
+    release = (sample_memento10k.parent / "release" / "videos").resolve()
+    assert f"  media: 240 found, 0 missing in {release}" in lines
     assert "  frames: 240 videos with 3 frames each" in lines
 
 
@@ -56,3 +57,4 @@ def test_info_real_memento10k(memento10k_root: Path, tmp_path: Path) -> None:
     assert "  rows: train 7000, dev 0, test 1500 (total 8500)" in result.output
     assert "  target mem_score: 7000 labelled, mean 0.8010" in result.output
     assert "  captions: 8500 videos with captions, 5.00 per video" in result.output
+    assert "  media: none in the release (captions and metadata only)" in result.output
