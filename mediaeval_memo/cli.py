@@ -116,13 +116,13 @@ def _key_values(pairs: tuple[str, ...], hint: str) -> dict[str, str]:
     "--media",
     type=click.Path(path_type=Path),
     default=None,
-    help="Folder holding the videos (memento10k, videomem; default: <root>/videos).",
+    help="Folder holding the videos (memento10k default: <root>/videos; videomem default: anywhere under --root).",
 )
 @click.option(
     "--mapping",
     type=click.Path(path_type=Path),
     default=None,
-    help="movies: YAML column mapping (keys: table, id, targets, text, media, split, group).",
+    help="movies: YAML column mapping (table, delimiter, id, targets, text, captions, media, split, group, meta).",
 )
 @click.option("--column", "columns", multiple=True, metavar="KEY=COLUMN", help="movies: override one mapping key.")
 @click.option("--strict", is_flag=True, help="Fail when a video is missing or cannot be decoded.")
