@@ -36,7 +36,12 @@ def test_info_json_and_frames_deleted_after_prepare(sample_videm: Path, tmp_path
     assert set(summary["targets"]) == {"memorability_score", "brand_memorability"}
     assert summary["groups"] == 16
     assert summary["frames"]["videos_with_frames"] == 79  # counted on disk, not trusted from the manifest
-    assert summary["feature_blocks"] == ["organiser__HSVHistogram", "organiser__R3D", "organiser__RGBHistogram"]
+    assert summary["feature_blocks"] == [
+        "organiser__HSVHistogram",
+        "organiser__R3D",
+        "organiser__RGBHistogram",
+        "organiser__ViT",
+    ]
 
 
 def test_info_not_a_prepared_dataset(tmp_path: Path) -> None:
