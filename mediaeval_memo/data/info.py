@@ -45,7 +45,10 @@ def summarize(directory: str | Path) -> dict[str, Any]:
             "videos_with_captions": int((n_captions > 0).sum()),
             "per_video_mean": round(float(n_captions.mean()), 2),
         },
-        "groups": int(items["group"].nunique()),
+        # Groups of the videos the folds cover (the labelled ones), not of the unlabelled test split.
+        "groups": int(items.loc[items["video_id"].isin(folds.all_ids()), "group"].nunique())
+        if folds is not None
+        else int(items["group"].nunique()),
         "folds": None
         if folds is None
         else {
