@@ -18,7 +18,7 @@ def test_info_text(sample_memento10k: Path) -> None:
     assert lines[0] == f"memento10k (mediaeval2021) at {sample_memento10k}"
     assert lines[1] == "  rows: train 160, dev 40, test 40 (total 240)"
     assert lines[2].startswith("  target mem_score: 200 labelled, mean 0.")
-    assert "  folds: 5 (seed 0) over 240 groups, sizes 40/40/40/40/40" in lines
+    assert "  folds: 5 (seed 0) over 200 groups, sizes 40/40/40/40/40" in lines
     release = (sample_memento10k.parent / "release" / "videos").resolve()
     assert f"  media: 240 found, 0 missing in {release}" in lines
     assert "  frames: 240 videos with 3 frames each" in lines
@@ -34,7 +34,7 @@ def test_info_json_and_frames_deleted_after_prepare(sample_videm: Path, tmp_path
     summary = json.loads(result.output)
     assert summary["rows"] == {"train": 0, "dev": 60, "test": 20}
     assert set(summary["targets"]) == {"memorability_score", "brand_memorability"}
-    assert summary["groups"] == 16
+    assert summary["groups"] == 12  # the dev channels the folds cover; the 4 test channels are not in folds
     assert summary["frames"]["videos_with_frames"] == 79  # counted on disk, not trusted from the manifest
     assert summary["feature_blocks"] == [
         "organiser__HSVHistogram",
