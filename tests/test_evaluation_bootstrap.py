@@ -143,6 +143,30 @@ def test_bad_arguments_are_refused() -> None:
         count_statistics(gold, [pred], np.array([[1] * 10, [2] * 10]))
 
 
+def test_torch_code_path_gives_the_numpy_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU path's torch code, run on torch's CPU device, so that machines without a GPU test it too."""
+    torch = pytest.importorskip("torch")
+    from mediaeval_memo.evaluation import bootstrap
+
+    numpy_init = bootstrap._Backend.__init__
+
+    def torch_on_cpu(self: bootstrap._Backend, device: str, n: int) -> None:
+        numpy_init(self, "cpu", n)
+        if device == "torch-cpu":
+            self.torch, self.device = torch, "cpu"
+
+    monkeypatch.setattr(bootstrap._Backend, "__init__", torch_on_cpu)
+    monkeypatch.setattr(bootstrap, "resolve_device", lambda device="auto": device)
+    gold, pred = _data(300, ties=True)
+    other = np.random.default_rng(5).normal(size=300)
+    cpu = replicates(gold, [pred, other], n_resamples=100, seed=0, device="cpu")
+    tch = replicates(gold, [pred, other], n_resamples=100, seed=0, device="torch-cpu")
+    assert cpu.jackknife is not None and tch.jackknife is not None
+    for m in cpu.metrics:
+        np.testing.assert_allclose(tch.bootstrap[m], cpu.bootstrap[m], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(tch.jackknife[m], cpu.jackknife[m], rtol=0, atol=1e-12)
+
+
 @pytest.mark.gpu
 def test_cuda_gives_the_cpu_values() -> None:
     pytest.importorskip("torch")
