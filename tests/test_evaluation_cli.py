@@ -190,6 +190,7 @@ def test_compare_two_runs(files: dict[str, Path]) -> None:
     result = _invoke("compare", files["run1"], files["run3"], "--gold", files["gold"], "--bootstrap", 999, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
+    assert [r["name"] for r in data["runs"]] == ["run1", "run3"]
     (pair,) = data["pairs"]
     assert pair["a"] == "run1" and pair["b"] == "run3"
     assert pair["difference"] == pytest.approx(pair["srcc_a"] - pair["srcc_b"])

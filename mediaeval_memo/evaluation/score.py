@@ -113,7 +113,7 @@ class Comparison:
             "n": self.n,
             "bootstrap": self.n_resamples,
             "seed": self.seed,
-            "runs": {r.name: {"path": str(r.path), "srcc": self.srcc[r.name]} for r in self.runs},
+            "runs": [{"name": r.name, "path": str(r.path), "srcc": self.srcc[r.name]} for r in self.runs],
             "pairs": [
                 {
                     "a": p.a,
