@@ -3,7 +3,7 @@
 A bootstrap resample of n videos is a vector of counts c (how often each video was drawn; they sum to N = n).
 Nothing is sorted per resample: with the items in a variable's sorted order, the cumulative sum S of the counts
 ends every tie group, and the T copies of a group share the average rank `S_end - (T - 1) / 2` (scipy's "average"
-ties). Spearman is the count-weighted Pearson of those ranks. Three identities keep it cheap and exact:
+ties). Spearman is the count-weighted Pearson of those ranks. Two identities keep it cheap and exact:
 
 - `v = 2 * rank - 1 = 2 S_end - T` is an integer, and since the ranks of every resample sum to N (N + 1) / 2,
   sum(c * v) = N^2: the centred cross term is sum(c * v_gold * v_pred) - N^3, with no centring pass;
@@ -97,7 +97,10 @@ class _Backend:
     def plan(self, plan: _RankPlan) -> _RankPlan:
         if self.torch is None:
             return plan
-        move = lambda a: None if a is None else self.asarray(np.asarray(a, dtype=np.int64))  # noqa: E731
+
+        def move(a: Any) -> Any:
+            return None if a is None else self.asarray(np.asarray(a, dtype=np.int64))
+
         return _RankPlan(
             order=move(plan.order),
             inverse=move(plan.inverse),
@@ -126,6 +129,9 @@ class _Backend:
 
     def ones(self, n: int) -> Any:
         return self.asarray(np.ones((1, n), dtype=self.int_dtype if self.torch is None else np.int64))
+
+    def copy(self, a: Any) -> Any:
+        return a.copy() if self.torch is None else a.clone()
 
     def cumsum(self, a: Any) -> Any:
         """Cumulative sum along each resample (row), in the counts' integer type."""
@@ -203,7 +209,7 @@ class _Scorer:
             cum -= in_order
             return cum, in_order, None
         end = cum[:, plan.group_end]
-        group_total = end.clone() if be.torch is not None else end.copy()
+        group_total = be.copy(end)
         group_total[:, 1:] -= end[:, :-1]
         v = 2 * end - group_total
         return v[:, plan.group_of], in_order, total**3 - be.rowdot(group_total * group_total, group_total)
