@@ -303,6 +303,8 @@ def check_gold_varies(gold: Gold) -> None:
 
 
 def signature(metric: str, n: int, interval: Interval | None, seed: int, n_resamples: int, **digests: str) -> str:
+    """`metric|n:N|boot:B|ci:bca95|seed:S|gold:<sha8>|pred:<sha8>|memo:<version>`; a Fisher interval has no
+    resamples or seed, so those fields are left out of its signature."""
     parts = [metric, f"n:{n}"]
     if interval is not None and interval.method != "fisher":
         parts.append(f"boot:{n_resamples}")
