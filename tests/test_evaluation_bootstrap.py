@@ -36,6 +36,22 @@ def test_count_spearman_equals_scipy_on_explicit_resamples(ties: bool) -> None:
     np.testing.assert_allclose(got["mse"][0], [np.mean((pred[d] - gold[d]) ** 2) for d in draws], atol=1e-12)
 
 
+def test_wide_integer_path_and_extreme_counts_equal_scipy() -> None:
+    gold, pred = _data(20_000, ties=True)  # beyond int16: the int32 / int64 path
+    draws = np.random.default_rng(2).integers(0, len(gold), size=(3, len(gold)))
+    counts = np.stack([np.bincount(d, minlength=len(gold)) for d in draws])
+    got = count_statistics(gold, [pred], counts)["srcc"][0]
+    np.testing.assert_allclose(got, [stats.spearmanr(pred[d], gold[d]).statistic for d in draws], atol=1e-12)
+    small_gold, small_pred = _data(300, ties=False)
+    skewed = np.zeros(300, dtype=int)
+    skewed[[0, 1, 2]] = [250, 40, 10]  # one video drawn 250 times
+    want = stats.spearmanr(np.repeat(small_pred, skewed), np.repeat(small_gold, skewed)).statistic
+    assert count_statistics(small_gold, [small_pred], skewed)["srcc"][0, 0] == pytest.approx(want, abs=1e-12)
+    single = np.zeros(300, dtype=int)
+    single[7] = 300  # every copy the same video: Spearman is undefined
+    assert np.isnan(count_statistics(small_gold, [small_pred], single)["srcc"][0, 0])
+
+
 def test_bootstrap_replicates_are_spearman_of_the_drawn_resamples() -> None:
     gold, pred = _data(200, ties=True)
     reps = replicates(gold, [pred], n_resamples=40, seed=3, metrics=("srcc",), jackknife=False, device="cpu")
