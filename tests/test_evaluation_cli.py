@@ -147,8 +147,13 @@ def test_score_error_paths(tmp_path: Path, files: dict[str, Path]) -> None:
     g.assign(other=1.0).to_csv(wide, index=False)
     out = _error(_invoke("score", files["run1"], "--gold", wide))
     assert (
-        out == f"error: {wide}: target: several value columns (mem_score, other); name the gold column with --target\n"
+        out
+        == f"error: {wide}: target: several numeric columns (mem_score, other); name the gold column with --target\n"
     )
+    with_url = tmp_path / "with_url.csv"
+    pd.read_csv(gold, dtype={"video_id": str}).assign(url="http://x").to_csv(with_url, index=False)
+    # One numeric column besides the ids: it is the gold, no --target needed.
+    assert _invoke("score", files["run1"], "--gold", with_url, "--bootstrap", 0, "--method", "fisher").exit_code == 0
     out = _error(_invoke("score", files["run1"], "--gold", wide, "--target", "nope"))
     assert out == f"error: {wide}: target 'nope': no such column (found: mem_score, other)\n"
 

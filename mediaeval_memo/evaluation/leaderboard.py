@@ -222,7 +222,8 @@ def forest_plot(board: Leaderboard, path: str | Path) -> Path:
     ax.set_yticklabels([f"{e.rank}. {e.name}" for e in entries])
     ax.set_ylim(-0.7, k - 0.3)
     ax.set_xlabel(f"Spearman's rank correlation, {board.ci_label()}")
-    ax.set_title(f"n = {board.n} videos, {board.n_resamples} bootstrap resamples, seed {board.seed}", fontsize=10)
+    resampling = f"{board.n_resamples} bootstrap resamples, seed {board.seed}" if board.n_resamples else "no bootstrap"
+    ax.set_title(f"n = {board.n} videos, {resampling}", fontsize=10)
     ax.grid(axis="x", color="#dddddd", linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):

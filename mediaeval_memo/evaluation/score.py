@@ -219,16 +219,12 @@ def _gold_from_csv(path: Path, target: str | None) -> Gold:
         column = target
     elif "score" in others:
         column = "score"
-    elif len(others) == 1:
-        column = others[0]
     else:
-        raise InputError(
-            Problem(
-                str(path),
-                f"several value columns ({', '.join(others) or 'none'}); name the gold column with --target",
-                field="target",
-            )
-        )
+        numeric = [c for c in others if _looks_numeric(frame[c])]
+        if len(numeric) != 1:
+            found = f"several numeric columns ({', '.join(numeric)})" if numeric else "no numeric column"
+            raise InputError(Problem(str(path), f"{found}; name the gold column with --target", field="target"))
+        column = numeric[0]
     problems = ProblemList()
     seen: dict[str, int] = {}
     values: list[float] = []
@@ -255,6 +251,19 @@ def _gold_from_csv(path: Path, target: str | None) -> Gold:
     ids = frame["video_id"].tolist()
     array = np.asarray(values, dtype=np.float64)
     return Gold(ids=ids, values=array, source=str(path), digest=content_digest(ids, array))
+
+
+def _looks_numeric(column: pd.Series) -> bool:
+    """Every value is a number or empty (gaps are reported later, with their lines)."""
+
+    def ok(value: str) -> bool:
+        try:
+            float(value)
+        except ValueError:
+            return not value.strip()
+        return True
+
+    return bool(len(column)) and all(ok(str(v)) for v in column)
 
 
 def load_run(path: str | Path, gold: Gold, name: str | None = None, profile: Profile | None = None) -> Run:
