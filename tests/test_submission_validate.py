@@ -234,3 +234,14 @@ def test_ids_from_a_prepared_dataset(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"{path}:2: video_id 'v1': not a test video" in result.output
     assert f"{path}: video_id 't1': missing: every test video needs one row" in result.output
+
+
+def test_trailing_blank_lines_and_spaces(tmp_path: Path, ids: Path) -> None:
+    path = _run(tmp_path, GOOD + b"\n\n")
+    result = _invoke("validate", path, "--ids", ids)
+    assert result.exit_code == 0
+    assert f"{path}:5: warning: 2 empty line(s) at the end of the file (tolerated by this profile)" in result.output
+    spaced = _run(tmp_path, GOOD.replace(b"v2,0.5", b"v2, 0.5"), "me25mem_ACME_subtask1_run2.csv")
+    result = _invoke("validate", spaced, "--ids", ids)
+    assert result.exit_code == 1
+    assert f"{spaced}:3: score ' 0.5': spaces around the value" in result.output

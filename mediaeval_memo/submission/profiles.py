@@ -74,6 +74,7 @@ class Profile:
     tolerate_bom: bool
     tolerate_crlf: bool
     tolerate_missing_final_newline: bool
+    tolerate_trailing_blank_lines: bool
     subtasks: dict[str, Subtask]
     source: str  # where the profile was read from
 
@@ -309,6 +310,7 @@ def _build(data: dict[str, Any], source: str) -> Profile:
         tolerate_bom=tolerate.get("bom", True),
         tolerate_crlf=tolerate.get("crlf", True),
         tolerate_missing_final_newline=tolerate.get("missing_final_newline", True),
+        tolerate_trailing_blank_lines=tolerate.get("trailing_blank_lines", True),
         subtasks={
             key: Subtask(
                 key=key,

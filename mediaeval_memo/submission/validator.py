@@ -210,6 +210,16 @@ def validate_bytes(
         else:
             problems.add(display, f"CRLF line ends on {len(crlf)} lines; profile {profile.name} wants LF", line=crlf[0])
         lines = [line.removesuffix("\r") for line in lines]
+    blank_tail = 0
+    while len(lines) > 1 and not lines[-1].strip():
+        lines.pop()
+        blank_tail += 1
+    if blank_tail:
+        where = len(lines) + 1
+        if profile.tolerate_trailing_blank_lines:
+            warn(f"{blank_tail} empty line(s) at the end of the file (tolerated by this profile)", where)
+        else:
+            problems.add(display, f"{blank_tail} empty line(s) at the end of the file", line=where)
 
     if subtask is None:
         subtask = _columns_for_unknown_name(profile, lines[0])
@@ -257,6 +267,9 @@ def validate_bytes(
         row: dict[str, object] = {}
         report.parsed.append(row)
         for col, raw in zip(columns, fields, strict=True):
+            if raw != raw.strip():
+                problems.add(display, "spaces around the value", line=number, field=col.name, value=raw)
+                continue
             if col.kind != "id" and (NON_FINITE.match(raw) or (NUMBER.match(raw) and not math.isfinite(float(raw)))):
                 problems.add(display, "not a finite number", line=number, field=col.name, value=raw)
                 continue
