@@ -435,6 +435,9 @@ def _run_profile(name: str | None) -> Any:
 
 
 def _device(device: str) -> str:
+    """`cuda` is checked here (a usage error without a GPU); `auto` is decided later, knowing the amount of work."""
+    if device != "cuda":
+        return device
     from mediaeval_memo.evaluation.bootstrap import resolve_device
 
     try:

@@ -184,6 +184,15 @@ def test_score_dataset_error_paths(tmp_path: Path, files: dict[str, Path]) -> No
     assert out.startswith(f"error: {empty}: not a prepared dataset directory")
 
 
+def test_score_on_cuda_without_a_gpu_is_a_usage_error(files: dict[str, Path]) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = _invoke("score", files["run1"], "--gold", files["gold"], "--device", "cuda")
+    assert result.exit_code == 2
+    assert "device 'cuda' was asked for, but torch sees no CUDA GPU" in result.output
+
+
 def test_score_usage_errors_exit_2(files: dict[str, Path]) -> None:
     result = _invoke("score", files["run1"], "--gold", files["gold"], "--confidence", 1.5)
     assert result.exit_code == 2
