@@ -410,7 +410,8 @@ def _stats_options(func: Any) -> Any:
             type=click.Choice(["auto", "cpu", "cuda"]),
             default="auto",
             show_default=True,
-            help="Where the bootstrap runs: a CUDA GPU through torch when present, else numpy.",
+            help="Where the bootstrap runs (numpy on the CPU, or torch on a CUDA GPU); auto uses a GPU when one is "
+            "present and the job is large enough to gain from it.",
         ),
         click.option(
             "--profile",
