@@ -448,29 +448,31 @@ def _device(device: str) -> str:
 
 
 def _stderr_progress(total: int, label: str) -> Any:
-    """A rich progress bar on stderr when it is a terminal; silent otherwise. Use as a context manager."""
+    """A context manager showing a rich progress bar on stderr when it is a terminal (silent otherwise); it yields
+    the function that advances the bar. (Imports stay inside: the top of this module is shared by every section.)"""
     import contextlib
     import sys
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    progress = Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+
     @contextlib.contextmanager
-    def bar() -> Any:
-        progress = Progress(
-            TextColumn(label),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-            disable=not sys.stderr.isatty(),
-        )
+    def running() -> Any:
         with progress:
             task = progress.add_task(label, total=total)
             yield lambda k: progress.advance(task, k)
 
-    return bar()
+    return running()
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
