@@ -658,9 +658,16 @@ def leaderboard(
     from rich.console import Console
     from rich.table import Table
 
-    from mediaeval_memo.evaluation.leaderboard import build_leaderboard, render_json, write_leaderboard
+    from mediaeval_memo.evaluation.leaderboard import (
+        build_leaderboard,
+        render_json,
+        require_matplotlib,
+        write_leaderboard,
+    )
     from mediaeval_memo.evaluation.score import load_gold
 
+    if plot:
+        require_matplotlib()  # before the bootstrap, not after it
     gold_labels = load_gold(gold, split, target)
     total = n_resamples + (len(gold_labels.ids) if method == "bca" else 0)
     with _stderr_progress(total, "bootstrap") as advance:

@@ -283,3 +283,15 @@ def test_score_reads_official_run_files_with_a_profile(tmp_path: Path, files: di
     broken.write_text("video_id,score\nvid0000,2\n")
     out = _error(_invoke("score", broken, "--gold", files["gold"], "--profile", "me25"))
     assert out == f"error: {broken}:2: score '2': score outside the profile's range [0, 1]\n"
+
+
+def test_leaderboard_plot_without_matplotlib(
+    tmp_path: Path, files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    result = _invoke("leaderboard", files["run1"], "--gold", files["gold"], "--out", tmp_path / "lb", "--plot")
+    assert result.exit_code == 1
+    assert result.output == "error: --plot: needs matplotlib: pip install 'mediaeval-memo[plot]'\n"

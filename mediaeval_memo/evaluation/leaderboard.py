@@ -7,6 +7,7 @@ Files are written atomically beside each other: `<out>.md`, `<out>.csv`, `<out>.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import math
@@ -196,8 +197,15 @@ def write_leaderboard(
     return written
 
 
+def require_matplotlib() -> None:
+    """Plots need the `plot` extra; say so in one line instead of a traceback."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError(Problem("--plot", "needs matplotlib: pip install 'mediaeval-memo[plot]'"))
+
+
 def forest_plot(board: Leaderboard, path: str | Path) -> Path:
     """A PNG with one row per run (best on top): the Spearman estimate and its interval."""
+    require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")
