@@ -183,8 +183,11 @@ def resolve_device(device: str = "auto", work: int | None = None) -> str:
         return "cpu"
     # Importing torch takes seconds: look for an NVIDIA driver before paying for it.
     have_driver = Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi") is not None
-    if device == "auto" and (not have_driver or importlib.util.find_spec("torch") is None):
+    have_torch = importlib.util.find_spec("torch") is not None
+    if device == "auto" and (not have_driver or not have_torch):
         return "cpu"
+    if not have_torch:
+        raise RuntimeError("device 'cuda' needs torch (pip install torch with CUDA)")
     import torch
 
     if torch.cuda.is_available():
