@@ -482,7 +482,18 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 
 
 def _interval_text(iv: Any) -> str:
-    return "n/a" if iv is None else f"[{_fmt(iv.low)}, {_fmt(iv.high)}]"
+    import math
+
+    if iv is None or not (math.isfinite(iv.low) and math.isfinite(iv.high)):
+        return "n/a"
+    return f"[{_fmt(iv.low)}, {_fmt(iv.high)}]"
+
+
+def _add_row(table: Any, *cells: str) -> None:
+    """Cells as plain text: an interval "[a, b]" or a run name must not be read as rich markup."""
+    from rich.text import Text
+
+    table.add_row(*(Text(c) for c in cells))
 
 
 @cli.command()
@@ -510,6 +521,7 @@ def score(
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mediaeval_memo.evaluation.score import METRIC_NAMES, load_gold, score_run
 
@@ -531,14 +543,15 @@ def score(
         click.echo(json.dumps(report.to_json(), indent=2))
         return
     level = f"{confidence * 100:.10g}%"
-    table = Table(title=f"{file} against {gold_labels.source}, n = {report.n}")
+    table = Table(title=Text(f"{file} against {gold_labels.source}, n = {report.n}"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column(f"{level} CI")
     table.add_column("method")
     table.add_column(f"Fisher {level} CI")
     for m, s in report.scores.items():
-        table.add_row(
+        _add_row(
+            table,
             METRIC_NAMES[m],
             _fmt(s.value),
             _interval_text(s.interval),
@@ -548,7 +561,7 @@ def score(
     console = Console(width=max(100, Console().width))
     console.print(table)
     for s in report.scores.values():
-        console.print(s.signature, highlight=False, soft_wrap=True)
+        console.print(s.signature, highlight=False, markup=False, soft_wrap=True)
 
 
 @cli.command()
@@ -576,6 +589,7 @@ def compare(
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mediaeval_memo.evaluation.score import compare_runs, load_gold
 
@@ -597,7 +611,7 @@ def compare(
         click.echo(json.dumps(result.to_json(), indent=2))
         return
     level = f"{confidence * 100:.10g}%"
-    table = Table(title=f"Paired comparison on {gold_labels.source}, n = {result.n}, B = {n_resamples}")
+    table = Table(title=Text(f"Paired comparison on {gold_labels.source}, n = {result.n}, B = {n_resamples}"))
     for name, justify in (("A", "left"), ("B", "left"), ("SRCC A", "right"), ("SRCC B", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     table.add_column("A - B", justify="right")
@@ -610,11 +624,11 @@ def compare(
         row.append(f"{p.p_value:.4g}")
         if p.p_holm is not None:
             row.append(f"{p.p_holm:.4g}")
-        table.add_row(*row)
+        _add_row(table, *row)
     console = Console(width=max(100, Console().width))
     console.print(table)
     for p in result.pairs:
-        console.print(f"{p.a} vs {p.b}: {p.signature}", highlight=False, soft_wrap=True)
+        console.print(f"{p.a} vs {p.b}: {p.signature}", highlight=False, markup=False, soft_wrap=True)
 
 
 @cli.command()
@@ -657,6 +671,7 @@ def leaderboard(
     """Rank prediction FILES by Spearman with confidence intervals and write the table (and a forest plot)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mediaeval_memo.evaluation.leaderboard import (
         build_leaderboard,
@@ -686,13 +701,13 @@ def leaderboard(
     if as_json:
         click.echo(render_json(board), nl=False)
     else:
-        table = Table(title=f"Leaderboard on {gold_labels.source}, n = {board.n}")
+        table = Table(title=Text(f"Leaderboard on {gold_labels.source}, n = {board.n}"))
         for name, justify in (("rank", "right"), ("run", "left"), ("Spearman", "right"), (board.ci_label(), "left")):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         table.add_column("Pearson", justify="right")
         table.add_column("MSE", justify="right")
         for e in board.entries:
-            table.add_row(str(e.rank), e.name, _fmt(e.srcc), _interval_text(e.interval), _fmt(e.plcc), _fmt(e.mse, 5))
+            _add_row(table, str(e.rank), e.name, _fmt(e.srcc), _interval_text(e.interval), _fmt(e.plcc), _fmt(e.mse, 5))
         Console(width=max(100, Console().width)).print(table)
     for path in written:
         click.echo(f"wrote {path}", err=True)

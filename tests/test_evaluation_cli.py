@@ -295,3 +295,13 @@ def test_leaderboard_plot_without_matplotlib(
     result = _invoke("leaderboard", files["run1"], "--gold", files["gold"], "--out", tmp_path / "lb", "--plot")
     assert result.exit_code == 1
     assert result.output == "error: --plot: needs matplotlib: pip install 'mediaeval-memo[plot]'\n"
+
+
+def test_tables_show_undefined_values_and_bracketed_names_as_text(tmp_path: Path, files: dict[str, Path]) -> None:
+    const = tmp_path / "[bold]const.csv"
+    pd.read_csv(files["run1"], dtype={"video_id": str}).assign(score=0.5).to_csv(const, index=False)
+    result = _invoke("score", const, "--gold", files["gold"], "--bootstrap", 100)
+    assert result.exit_code == 0, result.output
+    assert "[bold]const.csv" in result.output
+    spearman = next(line for line in result.output.splitlines() if "Spearman" in line)
+    assert spearman.count("n/a") == 3  # value, interval and Fisher interval: a constant run has no ranks
