@@ -302,6 +302,10 @@ def test_tables_show_undefined_values_and_bracketed_names_as_text(tmp_path: Path
     pd.read_csv(files["run1"], dtype={"video_id": str}).assign(score=0.5).to_csv(const, index=False)
     result = _invoke("score", const, "--gold", files["gold"], "--bootstrap", 100)
     assert result.exit_code == 0, result.output
-    assert "[bold]const.csv" in result.output
     spearman = next(line for line in result.output.splitlines() if "Spearman" in line)
     assert spearman.count("n/a") == 3  # value, interval and Fisher interval: a constant run has no ranks
+    board = _invoke(
+        "leaderboard", const, files["run1"], "--gold", files["gold"], "--bootstrap", 100, "--out", tmp_path / "b"
+    )
+    assert board.exit_code == 0, board.output
+    assert "│ [bold]const │" in board.output
