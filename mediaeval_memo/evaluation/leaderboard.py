@@ -136,7 +136,8 @@ def render_markdown(board: Leaderboard) -> str:
     ]
     for e in board.entries:
         ci = "" if e.interval is None else f"[{_f(e.interval.low)}, {_f(e.interval.high)}]"
-        lines.append(f"| {e.rank} | {e.name} | {_f(e.srcc)} | {ci} | {_f(e.plcc)} | {_f(e.mse, 5)} |")
+        name = e.name.replace("|", "\\|")  # a pipe in a file name would end the cell
+        lines.append(f"| {e.rank} | {name} | {_f(e.srcc)} | {ci} | {_f(e.plcc)} | {_f(e.mse, 5)} |")
     lines += ["", f"Gold: {board.gold.source}, n = {board.n}. Signatures:", ""]
     lines += [f"- {e.name}: `{e.signature}`" for e in board.entries]
     return "\n".join(lines) + "\n"
