@@ -136,7 +136,7 @@ def test_4bit_on_cpu_keeps_the_tower_and_gives_lora_gradients() -> None:
 
 def test_lora_targets_that_match_nothing_are_an_input_error(sample_memento10k: Path, tmp_path: Path) -> None:
     config = QwenVLConfig(model="tiny-random-qwen2-vl", quantization="none", lora_targets=r".*nothing_here")
-    with pytest.raises(InputError, match="matches no linear layer"):
+    with pytest.raises(InputError, match="matches no linear layer of tiny-random-qwen2-vl"):
         QwenVLRuntime(config, lora=True, train_mean=0.5)
 
 

@@ -17,6 +17,14 @@ from torch import nn
 from mediaeval_memo.training.config import LoraConfig
 
 
+class LoraTargetError(ValueError):
+    """`lora_targets` matched no linear layer; `existing` lists some names that exist, to write a better regex."""
+
+    def __init__(self, pattern: str, existing: list[str]):
+        self.pattern, self.existing = pattern, existing
+        super().__init__(f"lora_targets {pattern!r} matches no linear layer; some that exist: {existing[:4]}")
+
+
 def quantization_config(skip_modules: Sequence[str] = ()) -> Any:
     """transformers' BitsAndBytesConfig for QLoRA: NF4, double quantization, bf16 compute, `skip_modules` kept.
 
@@ -57,7 +65,7 @@ def add_lora(model: nn.Module, config: LoraConfig, modules_to_save: Sequence[str
     """Freeze `model` and wrap it with LoRA adapters on the linear layers matching `config.lora_targets`.
 
     `modules_to_save` names extra modules (a regression head) that stay fully trainable and are saved with the
-    adapters. Raises ValueError when the regex matches no linear layer, naming a few that exist.
+    adapters. Raises LoraTargetError (a ValueError) when the regex matches no linear layer.
     """
     import re
 
@@ -67,8 +75,7 @@ def add_lora(model: nn.Module, config: LoraConfig, modules_to_save: Sequence[str
     pattern = re.compile(config.lora_targets)
     matched = [name for name, m in model.named_modules() if _is_linear(m) and pattern.fullmatch(name)]
     if not matched:
-        linear = [name for name, m in model.named_modules() if _is_linear(m)]
-        raise ValueError(f"lora_targets {config.lora_targets!r} matches no linear layer; some that exist: {linear[:4]}")
+        raise LoraTargetError(config.lora_targets, [name for name, m in model.named_modules() if _is_linear(m)])
     peft_config = PeftLoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,

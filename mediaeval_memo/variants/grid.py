@@ -46,12 +46,16 @@ def parse_grid(specs: Sequence[str], config_cls: type[VariantConfig]) -> tuple[l
         name = aliases.get(key, key)
         choices = [v.strip() for v in raw.split(",") if v.strip()]
         if not sep or not choices:
-            raise InputError(Problem("--grid", "expected KEY=V1,V2,... (e.g. r=16,32)", value=spec))
+            raise InputError(
+                Problem("command line", "expected KEY=V1,V2,... (e.g. r=16,32)", field="--grid", value=spec)
+            )
         if name not in fields:
             known = ", ".join(sorted(fields | set(aliases)))
-            raise InputError(Problem("--grid", f"unknown config field (known: {known})", field=key, value=spec))
+            raise InputError(
+                Problem("command line", f"unknown config field {key!r} (known: {known})", field="--grid", value=spec)
+            )
         if name in keys:
-            raise InputError(Problem("--grid", "the same field twice", field=name, value=spec))
+            raise InputError(Problem("command line", f"{name} appears twice", field="--grid", value=spec))
         keys.append(name)
         values.append(choices)
     return keys, [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
@@ -79,7 +83,14 @@ def run_grid(
     variant = get_variant(variant_name)
     keys, settings = parse_grid(specs, variant.Config)
     if folds == "none":
-        raise InputError(Problem("--folds", "a grid compares settings by cross-validation; choose folds", value=folds))
+        raise InputError(
+            Problem(
+                "command line",
+                "a grid compares settings by cross-validation; choose folds",
+                field="--folds",
+                value=folds,
+            )
+        )
     out = Path(out)
     rows = []
     for i, setting in enumerate(settings, start=1):

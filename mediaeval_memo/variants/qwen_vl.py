@@ -200,7 +200,7 @@ class QwenVLRuntime:
     def __init__(self, config: QwenVLConfig, lora: bool, train_mean: float):
         from accelerate import PartialState
 
-        from mediaeval_memo.training.lora import add_lora
+        from mediaeval_memo.training.lora import LoraTargetError, add_lora
         from mediaeval_memo.variants.qwen_vl_backbone import load_backbone
 
         self.config = config
@@ -217,8 +217,9 @@ class QwenVLRuntime:
                 with torch.random.fork_rng(devices=[]):  # the adapters' initial weights follow the seed alone
                     torch.manual_seed(config.seed)
                     model = add_lora(model, config)
-            except ValueError as exc:
-                raise InputError(Problem("config", str(exc), field="lora_targets", value=config.lora_targets)) from None
+            except LoraTargetError as exc:
+                message = f"matches no linear layer of {config.model}; some that exist: {', '.join(exc.existing[:3])}"
+                raise InputError(Problem("config", message, field="lora_targets", value=config.lora_targets)) from None
         hidden = int(self.backbone.model.config.text_config.hidden_size)
         self.scorer = Scorer(model, config.head, hidden, train_mean, config.seed)
         self.train_mean = train_mean
