@@ -203,3 +203,13 @@ def test_expected_head_is_a_distribution_over_0_to_100(sample_memento10k: Path, 
     scores, invalid = runtime.predict(dataset, ids)
     assert invalid is None and 0 <= float(scores.iloc[0]) <= 1
     assert float(scores.iloc[0]) == pytest.approx(float((probs * torch.arange(101)).sum()) / 100)
+
+
+def test_paper_recipe_resolves_to_the_papers_settings() -> None:
+    from mediaeval_memo.variants.base import resolve_config
+
+    recipe = Path(__file__).resolve().parents[1] / "runs" / "qwen-vl-qlora.yaml"
+    config = resolve_config(QwenVLConfig, recipe, {"model": "tiny-random-qwen2.5-vl"})
+    assert (config.batch_size, config.epochs, config.lora_r, config.lora_alpha) == (4, 4, 128, 1024)
+    assert (config.frames, config.captions, config.head, config.quantization) == (3, 5, "generate", "4bit")
+    assert config.model == "tiny-random-qwen2.5-vl"  # the command line wins over the recipe

@@ -42,6 +42,45 @@ def quantization_config(skip_modules: Sequence[str] = ()) -> Any:
     )
 
 
+def quantize_in_place(model: nn.Module, keep: str = r"(model\.visual|visual)\b.*|lm_head") -> int:
+    """Swap every nn.Linear whose name does not match `keep` for a bitsandbytes NF4 Linear4bit (double quant,
+    bf16 compute), on the layer's own device; returns how many were swapped.
+
+    `from_pretrained(..., quantization_config=quantization_config(...))` is how checkpoints are loaded; this does
+    the same to a model built in memory (random-shape benchmark models) without writing it to disk first.
+    """
+    import re
+
+    import bitsandbytes as bnb
+
+    pattern = re.compile(keep)
+    targets = [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and not pattern.fullmatch(name)
+    ]
+    for name, linear in targets:
+        parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+        device = linear.weight.device
+        q = bnb.nn.Linear4bit(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            compute_dtype=torch.bfloat16,
+            compress_statistics=True,
+            quant_type="nf4",
+            device="meta",
+        )
+        q.weight = bnb.nn.Params4bit(
+            linear.weight.data, requires_grad=False, compress_statistics=True, quant_type="nf4"
+        )
+        if linear.bias is not None:
+            q.bias = nn.Parameter(linear.bias.data, requires_grad=False)
+        setattr(parent, name.rpartition(".")[2], q.to(device))
+        del linear
+    return len(targets)
+
+
 def fix_bitsandbytes_cpu(model: nn.Module) -> int:
     """Stop bitsandbytes repacking 4-bit weights for its CPU kernel; returns how many layers were touched.
 

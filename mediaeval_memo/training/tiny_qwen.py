@@ -8,9 +8,11 @@ user checking an install train and predict with them on a CPU in seconds. Their 
 
 from __future__ import annotations
 
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -136,3 +138,82 @@ def save_tiny(name: str, directory: Path) -> Path:
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+# The real Qwen2.5-VL-7B-Instruct architecture with random weights: for measuring speed and memory on a GPU before
+# downloading 16 GB of weights (benchmarks/qwen_vl_step.py). Its answers are noise.
+RANDOM_SHAPES = ("random-qwen2.5-vl-7b",)
+
+
+def random_shape_config(name: str) -> Any:
+    from transformers import Qwen2_5_VLConfig
+
+    if name != "random-qwen2.5-vl-7b":
+        raise ValueError(f"unknown random-shape model {name!r}; built in: {', '.join(RANDOM_SHAPES)}")
+    return Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+            num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=128000, rms_norm_eps=1e-6,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+            eos_token_id=151645, pad_token_id=151643, bos_token_id=151643, tie_word_embeddings=False,
+        ),
+        vision_config=dict(
+            depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, patch_size=14,
+            spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31],
+            tokens_per_second=2,
+        ),
+        image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653,
+        tie_word_embeddings=False,
+    )  # fmt: skip
+
+
+def build_random_shape(name: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    """(model, tokenizer) of a real-size architecture with random weights, built directly on `device`.
+
+    The tokenizer is `WordTokenizer`: one token per word, roughly the real tokenizer's count for English prompts,
+    which is all a speed measurement needs (a byte-level one would make the text 3-4x too long).
+    """
+    from transformers import AutoModelForImageTextToText
+
+    config = random_shape_config(name)
+    with torch.device(device):
+        model = AutoModelForImageTextToText.from_config(config, dtype=dtype)
+    return model.eval(), WordTokenizer()
+
+
+class WordTokenizer:
+    """A stand-in tokenizer for random-shape Qwen models: the real special-token and digit ids, every other word
+    hashed to a stable id. Encodes any text; decodes digits and special tokens (enough to parse an answer)."""
+
+    SPECIALS: ClassVar[dict[str, int]] = {
+        "<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645, "<|vision_start|>": 151652,
+        "<|vision_end|>": 151653, "<|image_pad|>": 151655, "<|video_pad|>": 151656,
+    }  # fmt: skip
+    DIGIT0 = 15  # Qwen's id of "0"; the tokenizer splits numbers into single digits
+    _PIECES = re.compile(r"<\|[a-z_]+\|>|\d|\w+|[^\w\s]|\s+")
+
+    def __init__(self) -> None:
+        self.pad_token_id = self.SPECIALS["<|endoftext|>"]
+        self.eos_token_id = self.SPECIALS["<|im_end|>"]
+        self.eos_token = "<|im_end|>"
+        self.names = {i: t for t, i in self.SPECIALS.items()} | {self.DIGIT0 + d: str(d) for d in range(10)}
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        ids = []
+        for piece in self._PIECES.findall(text):
+            if piece in self.SPECIALS:
+                ids.append(self.SPECIALS[piece])
+            elif piece.isdigit():
+                ids.append(self.DIGIT0 + int(piece))
+            elif not piece.isspace():
+                ids.append(1000 + zlib.crc32(piece.encode()) % 140000)
+        return {"input_ids": ids}
+
+    def convert_tokens_to_ids(self, token: str) -> int:
+        return self.SPECIALS[token]
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        words = [self.names.get(i, "?") for i in ids]
+        if skip_special_tokens:
+            words = [w for w in words if w not in self.SPECIALS]
+        return "".join(words)

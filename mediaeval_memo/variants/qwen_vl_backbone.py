@@ -23,12 +23,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mediaeval_memo.io import atomic_path
-from mediaeval_memo.training.lora import fix_bitsandbytes_cpu, quantization_config
+from mediaeval_memo.training.lora import fix_bitsandbytes_cpu, quantization_config, quantize_in_place
 from mediaeval_memo.training.tiny_qwen import (
     CLIP_MEAN,
     CLIP_STD,
     HALF,
+    RANDOM_SHAPES,
     VisionPreprocessing,
+    build_random_shape,
     build_tiny,
     is_tiny,
     save_tiny,
@@ -75,7 +77,10 @@ def load_backbone(
         kwargs["attn_implementation"] = attn
     if quantization == "4bit":
         kwargs["quantization_config"] = quantization_config(["model.visual", "visual", "lm_head"])
-        kwargs["device_map"] = {"": device.index if device.type == "cuda" else "cpu"}
+        if device.type == "cuda":
+            kwargs["device_map"] = {"": device.index if device.index is not None else torch.cuda.current_device()}
+        else:
+            kwargs["device_map"] = {"": "cpu"}
     model: Any
     if is_tiny(name):
         from transformers.utils import logging as hf_logging
@@ -89,6 +94,11 @@ def load_backbone(
         else:
             model, tokenizer = build_tiny(name, dtype=dtype)
         prep = tiny_preprocessing(name)
+    elif name in RANDOM_SHAPES:
+        model, tokenizer = build_random_shape(name, device, dtype)
+        if quantization == "4bit":
+            quantize_in_place(model)
+        prep = VisionPreprocessing(14, 2, 2, CLIP_MEAN, CLIP_STD)
     else:
         if trust_remote_code:
             kwargs["trust_remote_code"] = True
