@@ -213,6 +213,12 @@ def _overrides(pairs: tuple[str, ...], **flags: object) -> dict[str, object]:
 @click.option("--force", is_flag=True, help="Replace whatever run --out holds.")
 @click.option("--help-config", is_flag=True, help="List the variant's config fields with their help and exit.")
 @click.option(
+    "--report-to",
+    type=click.Choice(["none", "tensorboard", "wandb", "mlflow"]),
+    default=None,
+    help="Experiment tracker for neural variants (through accelerate; default none).",
+)
+@click.option(
     "--grid",
     "grid_specs",
     multiple=True,
@@ -236,6 +242,7 @@ def train(
     resume: bool,
     force: bool,
     help_config: bool,
+    report_to: str | None,
     grid_specs: tuple[str, ...],
 ) -> None:
     """Train run VARIANT with cross-validation, then a final model on all labelled videos.
@@ -252,7 +259,9 @@ def train(
         for name, tp, default, text in config_fields(get_variant(variant).Config):
             click.echo(f"{name} ({getattr(tp, '__name__', tp)}, default {default!r}): {text}")
         return
-    overrides = _overrides(pairs, target=target, seed=seed, model=model_name, max_steps=max_steps, head=head)
+    overrides = _overrides(
+        pairs, target=target, seed=seed, model=model_name, max_steps=max_steps, head=head, report_to=report_to
+    )
     if grid_specs:
         from mediaeval_memo.variants.grid import run_grid
 

@@ -243,6 +243,7 @@ class QwenVLRuntime:
 
     def ensure_visual_tokens(self, dataset: PreparedDataset, ids: Sequence[str]) -> dict[str, Path]:
         """Cache path of every video's visual tokens, running the frozen tower for those not cached yet."""
+        from accelerate import PartialState
         from PIL import Image
         from rich.progress import Progress
 
@@ -266,12 +267,16 @@ class QwenVLRuntime:
             if not paths[vid].is_file():
                 todo.append((vid, frames, paths[vid]))
         if todo:
-            with Progress(transient=True) as progress:
-                task = progress.add_task(f"visual tokens ({len(todo)} videos)", total=len(todo))
-                for _vid, frames, path in todo:
+            # Under `accelerate launch` each process encodes its share; all wait until every file is there.
+            state = PartialState()
+            mine = todo[state.process_index :: state.num_processes]
+            with Progress(transient=True, disable=not state.is_main_process) as progress:
+                task = progress.add_task(f"visual tokens ({len(todo)} videos)", total=len(mine))
+                for _vid, frames, path in mine:
                     images = [Image.open(f) for f in frames]
                     cache.put(path, encode_frames(self.backbone, images, self.config.image_size, self.as_video))
                     progress.advance(task)
+            state.wait_for_everyone()
         return paths
 
     def examples(self, dataset: PreparedDataset, ids: Sequence[str], with_labels: bool) -> list[Example]:
