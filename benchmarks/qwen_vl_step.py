@@ -85,7 +85,7 @@ def reset_peak(device: torch.device) -> None:
 
 def run_toolkit(args: argparse.Namespace, dataset: PreparedDataset, work: Path, device: torch.device) -> dict:
     from mediaeval_memo.training import EpochBatches, train_loop
-    from mediaeval_memo.variants.qwen_vl import QwenVLConfig, QwenVLRuntime, _mark_trainable
+    from mediaeval_memo.variants.qwen_vl import QwenVLConfig, QwenVLRuntime, mark_trainable
 
     config = QwenVLConfig(
         model=args.model, quantization="4bit", lora_r=args.r, lora_alpha=args.alpha, batch_size=args.batch,
@@ -93,7 +93,7 @@ def run_toolkit(args: argparse.Namespace, dataset: PreparedDataset, work: Path, 
         target="mem_score", checkpoint_every=10**6, gradient_checkpointing=not args.no_checkpointing,
     )  # fmt: skip
     runtime = QwenVLRuntime(config, lora=True, train_mean=0.7)
-    _mark_trainable(runtime.scorer)
+    mark_trainable(runtime.scorer)
     trainable = sum(p.numel() for p in runtime.scorer.parameters() if p.requires_grad)
     ids = dataset.items["video_id"].tolist()
     reset_peak(device)

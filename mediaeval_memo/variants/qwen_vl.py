@@ -155,10 +155,10 @@ def select_frames(paths: Sequence[Path], n: int) -> list[Path]:
     """n frames spread over the video: first, middle and last for n=3; all of them when there are fewer."""
     if len(paths) <= n:
         return list(paths)
-    idx = np.linspace(0, len(paths) - 1, n).round().astype(int) if n > 1 else np.array([0])
-    if n == 3:
-        idx = np.array([0, (len(paths) - 1) // 2, len(paths) - 1])
-    return [paths[i] for i in idx]
+    last = len(paths) - 1
+    if n == 3:  # the paper's choice, exactly: the middle frame rounds down
+        return [paths[0], paths[last // 2], paths[last]]
+    return [paths[i] for i in np.linspace(0, last, n).round().astype(int)]
 
 
 class Scorer(nn.Module):
@@ -307,7 +307,7 @@ class QwenVLRuntime:
             captions = [str(c) for c in list(captions_of[vid])[: self.config.captions]]
             before, _, rest = self.template.partition("{frames}")
             middle, _, after = rest.partition("{captions}")
-            ids_, types = self._ids(f"<|im_start|>user\n{before}"), []
+            ids_ = self._ids(f"<|im_start|>user\n{before}")
             for n, prefix in blocks:
                 ids_ += self._ids(prefix) if prefix else []
                 ids_ += [vs] + [pad_id] * n + [ve]
@@ -453,13 +453,13 @@ class QwenVLModel(Model):
         if meta["trained"]:
             for p in runtime.scorer.parameters():
                 p.requires_grad_(False)
-            _mark_trainable(runtime.scorer)
+            mark_trainable(runtime.scorer)
             load_trainable(runtime.scorer, directory / WEIGHTS_FILE)
         runtime.scorer.eval()
         return cls(runtime, meta["trained"], meta.get("history"))
 
 
-def _mark_trainable(scorer: Scorer) -> None:
+def mark_trainable(scorer: Scorer) -> None:
     """The parameters a fit trains: LoRA adapters and the regression head (what the weights file holds)."""
     for name, p in scorer.named_parameters():
         p.requires_grad_("lora_" in name or name.startswith("regressor."))
@@ -487,7 +487,7 @@ class QwenVL(Variant):
             raise InputError(Problem(str(dataset.root), "no labelled training videos", field="target", value=target))
         train_mean = float(dataset.rows(ids)[target].astype(float).mean())
         runtime = QwenVLRuntime(config, lora=True, train_mean=train_mean)
-        _mark_trainable(runtime.scorer)
+        mark_trainable(runtime.scorer)
         examples = runtime.examples(dataset, ids, with_labels=True)
         validation = list(val_ids(dataset, fold)) if fold is not None else []
         gold = dataset.rows(validation).set_index("video_id")[target] if validation else None
