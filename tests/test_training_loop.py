@@ -218,3 +218,59 @@ def test_config_rejects_bad_values(field: str, value: object, message: str) -> N
     with pytest.raises(ConfigError) as info:
         TrainerConfig(**{field: value})  # type: ignore[arg-type]
     assert (info.value.field_name, info.value.message) == (field, message)
+
+
+def test_each_process_takes_every_nth_batch_lazily() -> None:
+    from mediaeval_memo.training.loop import _Strided
+
+    built: list[int] = []
+
+    def collate(items: list[int]) -> list[int]:
+        built.extend(items)
+        return items
+
+    epoch = EpochBatches(list(range(10)), 1, collate, order=list(range(10)))
+    share = _Strided(epoch, range(1, 10 // 3 * 3, 3))  # process 1 of 3: 9 usable micro-batches
+    assert len(share) == 3 and built == []
+    assert [share[i] for i in range(3)] == [[1], [4], [7]]
+
+
+DDP_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from accelerate import PartialState
+from test_training_loop import Regressor, _collate, _config, _data, _loss
+from mediaeval_memo.training import EpochBatches, train_loop
+batches = EpochBatches.factory(_data(), 4, _collate, 0)
+outcome = train_loop(Regressor(), batches, None, _config(epochs=2), Path(sys.argv[1]), loss_fn=_loss)
+state = PartialState()
+print(f"rank {state.process_index}/{state.num_processes} steps {outcome.global_step}", flush=True)
+"""
+
+
+@pytest.mark.slow  # two fresh Python processes importing torch: ~25 s on a shared 2-core machine
+def test_two_processes_share_the_batches_and_one_writes(tmp_path: Path) -> None:
+    """`accelerate launch` / torchrun with 2 CPU processes (gloo): each takes half the micro-batches."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    if torchrun is None:
+        pytest.skip("torchrun not installed beside this Python")
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", str(script), str(tmp_path / "work"), str(Path(__file__).parent)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    # 12 micro-batches per epoch, 6 per process, 2 per optimizer step: 3 steps per epoch, 6 in all
+    assert sorted(line for line in run.stdout.splitlines() if line.startswith("rank")) == [
+        "rank 0/2 steps 6",
+        "rank 1/2 steps 6",
+    ]
+    assert json.loads((tmp_path / "work" / CHECKPOINT_DIR / STATE_FILE).read_text())["global_step"] == 6

@@ -88,6 +88,19 @@ class EpochBatches(Sequence[Batch], Generic[Example]):
         return self.collate([self.examples[i] for i in chunk])
 
 
+class _Strided(Sequence[Batch]):
+    """A lazy view of some positions of a batch sequence (one process's share), still built only when indexed."""
+
+    def __init__(self, batches: Sequence[Batch], positions: range):
+        self.batches, self.positions = batches, positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int) -> Batch:  # type: ignore[override]
+        return self.batches[self.positions[index]]
+
+
 @dataclass
 class TrainOutcome:
     """What a run did: steps taken, the evaluation history and the best Spearman (None without validation)."""
@@ -188,8 +201,10 @@ def train_loop(
 
     def local_batches(epoch: int) -> Sequence[Batch]:
         batches = train_batches(epoch)
-        even = len(batches) // world * world if world > 1 else len(batches)  # DDP needs equal counts per process
-        return [batches[i] for i in range(rank, even, world)] if world > 1 else batches
+        if world == 1:
+            return batches
+        even = len(batches) // world * world  # DDP needs the same number of micro-batches on every process
+        return _Strided(batches, range(rank, even, world))
 
     steps_per_epoch = math.ceil(len(local_batches(0)) / config.grad_accum)
     if steps_per_epoch == 0:
