@@ -52,7 +52,8 @@ class QwenVLConfig(LoraConfig):
         default="Qwen/Qwen2.5-VL-7B-Instruct",
         metadata={
             "help": "Hub name or local path of a Qwen2-VL, Qwen2.5-VL or Qwen3-VL model, or a built-in "
-            "tiny-random-qwen2-vl / tiny-random-qwen2.5-vl / tiny-random-qwen3-vl (no download)."
+            "tiny-random-qwen2-vl / tiny-random-qwen2.5-vl / tiny-random-qwen3-vl, or random-qwen2.5-vl-7b (the real "
+            "7B shape, random weights, for speed checks); built-ins download nothing."
         },
     )
     head: Head = field(default="generate", metadata={"help": "Output head: generate, head or expected."})
