@@ -15,7 +15,22 @@ import pandas as pd
 from mediaeval_memo.data.items import Folds, write_items, write_json
 from mediaeval_memo.features.store import write_block
 
-WORDS = "brand car soda phone bank shoe game music family city night sport coffee travel".split()
+WORDS = [
+    "brand",
+    "car",
+    "soda",
+    "phone",
+    "bank",
+    "shoe",
+    "game",
+    "music",
+    "family",
+    "city",
+    "night",
+    "sport",
+    "coffee",
+    "travel",
+]
 
 
 def make_videm_like(root: Path, n_dev: int = 18, n_test: int = 6, k: int = 3, seed: int = 0) -> Path:
@@ -51,9 +66,7 @@ def make_videm_like(root: Path, n_dev: int = 18, n_test: int = 6, k: int = 3, se
     )
     dev_rows = items[items["split"] == "train"]
     channels = sorted(dev_rows["group"].unique())
-    folds = [
-        dev_rows[dev_rows["group"].isin(channels[j::k])]["video_id"].tolist() for j in range(k)
-    ]
+    folds = [dev_rows[dev_rows["group"].isin(channels[j::k])]["video_id"].tolist() for j in range(k)]
     write_json(root / "folds.json", Folds(folds=folds, seed=seed).to_json())
     ids = items["video_id"].tolist()
     write_block(

@@ -48,6 +48,8 @@ class TransformersBackend:
         from mediaeval_memo.training.tiny_gemma import is_tiny_gemma3, tiny_gemma3_causal_lm
 
         self.model = name_or_path
+        self._lm: Any
+        self._tokenizer: Any
         self.batch_size = batch_size
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -95,7 +97,10 @@ class TransformersBackend:
             max_length=self.max_prompt_tokens,
         )
         enc = {k: v.to(self.device) for k, v in enc.items()}
-        kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "pad_token_id": self._tokenizer.pad_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": settings.max_new_tokens,
+            "pad_token_id": self._tokenizer.pad_token_id,
+        }
         if settings.temperature > 0:
             kwargs.update(do_sample=True, temperature=settings.temperature)
             torch.manual_seed(settings.seed)

@@ -101,9 +101,7 @@ def plan_jobs(
         for vid in fold_members(dataset, fold):
             q = row_of[vid]
             chosen = choose_exemplars(q, pool, sim, groups, retrieval.k, retrieval.exclude_same_group)
-            exemplars = [
-                Exemplar(str(ids[i]), records[i], {t: float(records[i][t]) for t in targets}) for i in chosen
-            ]
+            exemplars = [Exemplar(str(ids[i]), records[i], {t: float(records[i][t]) for t in targets}) for i in chosen]
             prompt = build_prompt(aspects, records[q], exemplars, max_field_chars)
             digest = prompt_hash(prompt, model, generation.as_dict())
             jobs.append(Job(vid, fold, prompt, digest, [e.video_id for e in exemplars]))

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ TARGET_LABELS = {
 }
 
 
-def field_text(row: Mapping[str, object], field: str) -> str:
+def field_text(row: Mapping[Any, Any], field: str) -> str:
     """A text field of an item row as one string ('' when absent or missing); caption lists are joined."""
     value = row.get(field)
     if value is None:
@@ -46,7 +47,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
-def describe_video(row: Mapping[str, object], max_field_chars: int) -> str:
+def describe_video(row: Mapping[Any, Any], max_field_chars: int) -> str:
     lines = []
     for field in TEXT_FIELDS:
         text = field_text(row, field)
@@ -58,12 +59,12 @@ def describe_video(row: Mapping[str, object], max_field_chars: int) -> str:
 @dataclass(frozen=True)
 class Exemplar:
     video_id: str
-    row: Mapping[str, object]
+    row: Mapping[Any, Any]
     scores: Mapping[str, float]
 
 
 def build_prompt(
-    aspects: AspectSet, row: Mapping[str, object], exemplars: Sequence[Exemplar], max_field_chars: int = 600
+    aspects: AspectSet, row: Mapping[Any, Any], exemplars: Sequence[Exemplar], max_field_chars: int = 600
 ) -> str:
     """The user message asking for a rationale about `row`, with scored exemplars for calibration."""
     parts = [
@@ -85,7 +86,7 @@ def build_prompt(
     return "\n\n".join(parts)
 
 
-def prompt_hash(prompt: str, model: str, generation: Mapping[str, object]) -> str:
+def prompt_hash(prompt: str, model: str, generation: Mapping[Any, Any]) -> str:
     """sha256 (first 16 hex digits) of everything that determines a generated rationale."""
     payload = json.dumps({"prompt": prompt, "model": model, "generation": dict(generation)}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]

@@ -51,9 +51,7 @@ def embedding_block_name(encoder: str, field: str) -> str:
     return signature_name({"extractor": "text", "model": encoder.rstrip("/").split("/")[-1], "field": field})
 
 
-def field_embeddings(
-    dataset: PreparedDataset, field: str, encoder: str, embed: Embedder | None = None
-) -> np.ndarray:
+def field_embeddings(dataset: PreparedDataset, field: str, encoder: str, embed: Embedder | None = None) -> np.ndarray:
     """Normalised embeddings of one text field for every item (rows in item-table order; zeros for empty text).
 
     Reuses the feature block `text__<encoder>__<field>` when present, and writes it otherwise.

@@ -31,8 +31,8 @@ from mediaeval_memo.rationales.generate import RATIONALES_FILE
 from mediaeval_memo.rationales.prompt import field_text
 from mediaeval_memo.rationales.retrieval import FINAL
 from mediaeval_memo.training import EpochBatches, LoraConfig, train_loop
-from mediaeval_memo.training.config import Quantization
 from mediaeval_memo.training.checkpoint import load_trainable, save_trainable
+from mediaeval_memo.training.config import Quantization
 from mediaeval_memo.training.lora import add_lora, count_parameters
 from mediaeval_memo.variants.base import ConfigError, Model, Variant, VariantConfig
 from mediaeval_memo.variants.gemma_fusion_net import (
@@ -58,7 +58,9 @@ class GemmaFusionConfig(LoraConfig):
 
     model: str = field(
         default="google/gemma-3-4b-it",
-        metadata={"help": "Gemma-3 backbone by hub name or local path (its text model is used), or tiny-random-gemma3."},
+        metadata={
+            "help": "Gemma-3 backbone by hub name or local path (its text model is used), or tiny-random-gemma3."
+        },
     )
     quantization: Quantization = field(
         default="none", metadata={"help": "none: bf16 LoRA on a GPU (fp32 on CPU); 4bit: NF4 backbone (QLoRA)."}
@@ -88,7 +90,8 @@ class GemmaFusionConfig(LoraConfig):
         metadata={"help": "Rationales JSONL from `memo rationales`, relative to the dataset directory or absolute."},
     )
     rationale_model: str = field(
-        default="", metadata={"help": "Which LLM's rationales to read when the file holds several (empty: the only one)."}
+        default="",
+        metadata={"help": "Which LLM's rationales to read when the file holds several (empty: the only one)."},
     )
     feature_blocks: list[str] = field(
         default_factory=lambda: [ALL_BLOCKS],
@@ -181,7 +184,9 @@ class FusionState:
         return cls(**data)
 
 
-def resolve_streams(dataset: PreparedDataset, config: GemmaFusionConfig, fold: str) -> tuple[list[StreamSpec], dict[str, str]]:
+def resolve_streams(
+    dataset: PreparedDataset, config: GemmaFusionConfig, fold: str
+) -> tuple[list[StreamSpec], dict[str, str]]:
     """Feature blocks to read as streams, with their token layout (a block's `shape: [T, D]` gives T tokens)."""
     have = list_blocks(dataset.root)
     wanted: list[str] = []
@@ -217,7 +222,9 @@ def resolve_streams(dataset: PreparedDataset, config: GemmaFusionConfig, fold: s
 
 
 def meta_columns(dataset: PreparedDataset) -> list[str]:
-    return [c for c in dataset.items.columns if c.startswith("meta_") and pd.api.types.is_numeric_dtype(dataset.items[c])]
+    return [
+        c for c in dataset.items.columns if c.startswith("meta_") and pd.api.types.is_numeric_dtype(dataset.items[c])
+    ]
 
 
 class FusionData:
@@ -241,7 +248,7 @@ class FusionData:
                 )
             )
 
-    def prompt(self, row: dict[str, Any]) -> str:
+    def prompt(self, row: dict[Any, Any]) -> str:
         lines = []
         for f in self.config.text_fields:
             if f == "rationale":
@@ -265,7 +272,10 @@ class FusionData:
                     )
                 )
         enc = self.tokenizer(
-            [self.prompt(r) for r in rows], truncation=True, max_length=self.config.max_text_tokens, add_special_tokens=True
+            [self.prompt(r) for r in rows],
+            truncation=True,
+            max_length=self.config.max_text_tokens,
+            add_special_tokens=True,
         )
         input_ids = [list(x) for x in enc["input_ids"]]
         bos = self.tokenizer.bos_token_id
@@ -280,7 +290,7 @@ class FusionData:
                 streams[spec.name] = block.aligned(list(ids)).astype(np.float32)
         return FusionInputs(list(ids), input_ids, streams)
 
-    def metadata(self, rows: list[dict[str, Any]]) -> np.ndarray:
+    def metadata(self, rows: list[dict[Any, Any]]) -> np.ndarray:
         values = np.array([[float(r[c]) for c in self.state.meta_columns] for r in rows], dtype=np.float64)
         z = (values - np.array(self.state.meta_mean)) / np.array(self.state.meta_std)
         return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
@@ -362,7 +372,9 @@ class GemmaFusionModel(Model):
                         batch["input_ids"].to(device),
                         batch["attention_mask"].to(device),
                         {k: v.to(device) for k, v in batch["streams"].items()},
-                    ).float().cpu()
+                    )
+                    .float()
+                    .cpu()
                 )
         values = torch.cat(out).numpy().astype(np.float64)
         return pd.DataFrame(values, index=pd.Index(list(ids), name="video_id"), columns=self.state.targets)
@@ -381,7 +393,9 @@ class GemmaFusionModel(Model):
     def load(cls, directory: Path) -> GemmaFusionModel:
         directory = Path(directory)
         if not (directory / STATE_FILE).is_file() or not (directory / WEIGHTS_FILE).is_file():
-            raise InputError(Problem(str(directory), f"not a gemma-fusion model (needs {STATE_FILE} and {WEIGHTS_FILE})"))
+            raise InputError(
+                Problem(str(directory), f"not a gemma-fusion model (needs {STATE_FILE} and {WEIGHTS_FILE})")
+            )
         state = FusionState.from_json(json.loads((directory / STATE_FILE).read_text("utf-8")))
         config = GemmaFusionConfig(**state.config)
         net, tokenizer = build_net(config, state)
@@ -421,8 +435,14 @@ class GemmaFusion(Variant):
             std = np.where(sd > 0, sd, 1.0).tolist()
             streams.append(StreamSpec(META_STREAM, 1, len(cols)))
         state = FusionState(
-            config=_config_dict(config), fold=label, targets=targets, streams=streams, block_names=block_names,
-            meta_columns=cols, meta_mean=mean, meta_std=std,
+            config=_config_dict(config),
+            fold=label,
+            targets=targets,
+            streams=streams,
+            block_names=block_names,
+            meta_columns=cols,
+            meta_mean=mean,
+            meta_std=std,
         )
         net, tokenizer = build_net(config, state)
         data = FusionData(dataset, state, tokenizer, config)
@@ -456,7 +476,11 @@ class GemmaFusion(Variant):
         trainable, total = count_parameters(net)
         log.info(
             "gemma-fusion fold %s: %d videos, %d soft tokens, %s trainable of %s parameters",
-            label, len(fit_ids), net.soft_tokens, f"{trainable:,}", f"{total:,}",
+            label,
+            len(fit_ids),
+            net.soft_tokens,
+            f"{trainable:,}",
+            f"{total:,}",
         )
         with tempfile.TemporaryDirectory(prefix="gemma-fusion-") as tmp:
             train_loop(

@@ -122,8 +122,9 @@ class GemmaFusionNet(nn.Module):
         dropout: float = 0.1,
     ):
         super().__init__()
-        self.backbone = backbone
-        hidden = int(backbone.config.hidden_size)
+        self.backbone: Any = backbone
+        config: Any = backbone.config
+        hidden = int(config.hidden_size)
         self.streams = list(streams)
         self.targets = list(targets)
         self.projectors = nn.ModuleDict(
@@ -140,7 +141,9 @@ class GemmaFusionNet(nn.Module):
         self.pool = AttentionPooling(hidden) if pooling == "attention" else None
         self.heads = nn.ModuleDict(
             {
-                t: nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, head_hidden), nn.GELU(), nn.Linear(head_hidden, 1))
+                t: nn.Sequential(
+                    nn.Dropout(dropout), nn.Linear(hidden, head_hidden), nn.GELU(), nn.Linear(head_hidden, 1)
+                )
                 for t in self.targets
             }
         )
