@@ -231,18 +231,21 @@ def rationales(
 
     from mediaeval_memo.data.items import PreparedDataset
     from mediaeval_memo.rationales.backends import GenerationSettings, OpenAIBackend, TransformersBackend, is_endpoint
-    from mediaeval_memo.rationales.generate import generate_rationales
+    from mediaeval_memo.rationales.aspects import load_aspects
+    from mediaeval_memo.rationales.generate import fold_labels, generate_rationales
     from mediaeval_memo.rationales.retrieval import RetrievalSettings
 
     dataset = PreparedDataset.load(data_dir)
+    retrieval = RetrievalSettings(
+        k=k, encoder=encoder, field_weights=_field_weights(weights), exclude_same_group=not same_group_exemplars
+    )
+    fold_labels(dataset, fold)  # bad input fails before a model is loaded
+    load_aspects(aspects)
     backend: OpenAIBackend | TransformersBackend
     if is_endpoint(llm):
         backend = OpenAIBackend(llm, llm_model, api_key=os.environ.get("OPENAI_API_KEY"), workers=batch_size)
     else:
         backend = TransformersBackend(llm, device=device, batch_size=batch_size)
-    retrieval = RetrievalSettings(
-        k=k, encoder=encoder, field_weights=_field_weights(weights), exclude_same_group=not same_group_exemplars
-    )
     progress = Progress(
         TextColumn("[bold]rationales"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
     )

@@ -65,7 +65,12 @@ class TransformersBackend:
                 self._lm = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype).eval()
             except OSError as exc:
                 raise InputError(
-                    Problem("--llm", f"cannot load the model ({str(exc).splitlines()[0]})", value=name_or_path)
+                    Problem(
+                        "command line",
+                        f"cannot load the model ({str(exc).splitlines()[0]})",
+                        field="--llm",
+                        value=name_or_path,
+                    )
                 ) from None
         self._tokenizer.padding_side = "left"
         # Prompts longer than the model's context lose their start: the video and the instruction come last.
@@ -121,7 +126,9 @@ class OpenAIBackend:
 
     def __init__(self, url: str, model: str, api_key: str | None = None, timeout_s: float = 300.0, workers: int = 8):
         if not model:
-            raise InputError(Problem("--llm-model", "an endpoint needs the model name it serves", value=model))
+            raise InputError(
+                Problem("command line", "an endpoint needs the model name it serves", field="--llm-model", value=model)
+            )
         self.url = url if url.rstrip("/").endswith("/chat/completions") else url.rstrip("/") + "/chat/completions"
         self.model = model
         self.api_key = api_key

@@ -61,7 +61,7 @@ def fold_labels(dataset: PreparedDataset, fold: str | None) -> list[str]:
         return [FINAL]
     if not fold.isdigit() or not 0 <= int(fold) < k:
         accepted = f"0..{k - 1} or {FINAL}" if k else f"{FINAL} (the dataset has no folds.json)"
-        raise InputError(Problem("--fold", f"no such fold (accepted: {accepted})", value=fold))
+        raise InputError(Problem("command line", f"no such fold (accepted: {accepted})", field="--fold", value=fold))
     return [str(int(fold))]
 
 
