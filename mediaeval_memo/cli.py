@@ -230,8 +230,8 @@ def rationales(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from mediaeval_memo.data.items import PreparedDataset
-    from mediaeval_memo.rationales.backends import GenerationSettings, OpenAIBackend, TransformersBackend, is_endpoint
     from mediaeval_memo.rationales.aspects import load_aspects
+    from mediaeval_memo.rationales.backends import GenerationSettings, OpenAIBackend, TransformersBackend, is_endpoint
     from mediaeval_memo.rationales.generate import fold_labels, generate_rationales
     from mediaeval_memo.rationales.retrieval import RetrievalSettings
 
