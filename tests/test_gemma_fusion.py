@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from mediaeval_memo.cli import cli
 from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.errors import InputError
 from mediaeval_memo.predictions import read_predictions
 from mediaeval_memo.rationales.backends import GenerationSettings
 from mediaeval_memo.rationales.generate import generate_rationales
@@ -189,3 +190,46 @@ def test_ranking_loss_and_pooling() -> None:
     hidden2[0, 2:] = 100.0  # padding never leaks into the pooled vector
     pool = AttentionPooling(8)
     assert torch.allclose(pool(hidden2, mask)[0], pool(hidden, mask)[0])
+
+
+def test_multimodal_gemma3_checkpoint_loads_as_its_text_model(tmp_path: Path) -> None:
+    """google/gemma-3-4b-it is a Gemma3ForConditionalGeneration: the variant keeps only its language model."""
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    from mediaeval_memo.training.tiny_gemma import tiny_gemma3_config
+    from mediaeval_memo.variants.gemma_fusion_net import load_text_model
+
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = Gemma3Config(
+        text_config=tiny_gemma3_config(264).to_dict(),
+        vision_config={**vision, "image_size": 28, "patch_size": 14},
+        mm_tokens_per_image=4,
+        image_token_index=7,
+    )
+    full = Gemma3ForConditionalGeneration(config)
+    full.save_pretrained(tmp_path / "ckpt")
+    text = load_text_model(str(tmp_path / "ckpt"), device="cpu")
+    assert type(text).__name__ == "Gemma3TextModel"
+    q = "layers.0.self_attn.q_proj.weight"
+    assert torch.equal(text.state_dict()[q], full.model.language_model.state_dict()[q])
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+    with pytest.raises(InputError, match="not a Gemma-3 model"):
+        load_text_model(str(tmp_path / "bert"), device="cpu")
+
+
+def test_run_recipe_documents_every_setting() -> None:
+    import yaml
+
+    from mediaeval_memo.variants.base import config_fields
+
+    path = Path(__file__).resolve().parents[1] / "runs" / "gemma-fusion.yaml"
+    text = path.read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    assert data["variant"] == "gemma-fusion"
+    names = [name for name, *_ in config_fields(GemmaFusionConfig)]
+    assert list(data["config"]) == names
+    for name, _, _, help_text in config_fields(GemmaFusionConfig):
+        assert help_text and f"  # {help_text[:40]}" in text, name
+    config = resolve_config(GemmaFusionConfig, path)
+    assert config.target == "brand_memorability" and config.aux_targets == ["memorability_score"]

@@ -41,17 +41,9 @@ class StreamSpec:
 
 
 def load_backbone(name_or_path: str, quantization: str = "none", device: str | None = None) -> tuple[nn.Module, Any]:
-    """The Gemma-3 text model (no LM head, no vision tower) and its tokenizer, by name, path or the tiny built-in.
+    """The Gemma-3 text model (no LM head, no vision tower) and its tokenizer, by name, path or the tiny built-in."""
+    from transformers import AutoTokenizer
 
-    Multimodal checkpoints (`google/gemma-3-4b-it`) are loaded whole and reduced to their language model; text-only
-    ones (`google/gemma-3-1b-it`) load directly. `quantization="4bit"` loads NF4 weights (QLoRA).
-    """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-    from mediaeval_memo.training.lora import fix_bitsandbytes_cpu, quantization_config
-
-    cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    dtype = torch.bfloat16 if cuda else torch.float32
     if is_tiny_gemma3(name_or_path):
         lm, tokenizer = tiny_gemma3_causal_lm()
         if quantization == "none":
@@ -59,25 +51,49 @@ def load_backbone(name_or_path: str, quantization: str = "none", device: str | N
         # The real 4-bit path goes through from_pretrained, so the toy model takes it too.
         with tempfile.TemporaryDirectory(prefix="tiny-gemma3-") as tmp:
             lm.model.save_pretrained(tmp)
-            model = AutoModel.from_pretrained(tmp, dtype=dtype, quantization_config=quantization_config())
-        fix_bitsandbytes_cpu(model)
-        return model, tokenizer
+            return load_text_model(tmp, quantization, device), tokenizer
     try:
-        config = AutoConfig.from_pretrained(name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except OSError as exc:
         raise InputError(
-            Problem("model", f"cannot load the backbone ({str(exc).splitlines()[0]})", value=name_or_path)
+            Problem(
+                "config", f"cannot load the tokenizer ({str(exc).splitlines()[0]})", field="model", value=name_or_path
+            )
+        ) from None
+    return load_text_model(name_or_path, quantization, device), tokenizer
+
+
+def load_text_model(name_or_path: str, quantization: str = "none", device: str | None = None) -> nn.Module:
+    """The Gemma-3 text model of a checkpoint, in bf16 on a GPU (fp32 on CPU) or NF4 with `quantization="4bit"`.
+
+    Multimodal checkpoints (`google/gemma-3-4b-it`) are loaded whole and reduced to their language model; text-only
+    ones (`google/gemma-3-1b-it`, a saved `Gemma3TextModel`) load directly.
+    """
+    from transformers import AutoConfig, AutoModel
+
+    from mediaeval_memo.training.lora import fix_bitsandbytes_cpu, quantization_config
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path)
+    except OSError as exc:
+        raise InputError(
+            Problem(
+                "config", f"cannot load the backbone ({str(exc).splitlines()[0]})", field="model", value=name_or_path
+            )
         ) from None
     if config.model_type not in GEMMA3_TYPES:
         raise InputError(
-            Problem("model", f"not a Gemma-3 model (model_type {config.model_type!r})", value=name_or_path)
+            Problem(
+                "config", f"not a Gemma-3 model (model_type {config.model_type!r})", field="model", value=name_or_path
+            )
         )
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if cuda else torch.float32}
     if quantization == "4bit":
         kwargs["quantization_config"] = quantization_config(["vision_tower", "multi_modal_projector", "lm_head"])
     if cuda:
         kwargs["device_map"] = {"": device or torch.cuda.current_device()}
+    model: nn.Module
     if config.model_type == "gemma3":
         from transformers import Gemma3ForConditionalGeneration
 
@@ -87,7 +103,7 @@ def load_backbone(name_or_path: str, quantization: str = "none", device: str | N
     else:
         model = AutoModel.from_pretrained(name_or_path, **kwargs)
     fix_bitsandbytes_cpu(model)
-    return model, tokenizer
+    return model
 
 
 class AttentionPooling(nn.Module):
