@@ -400,10 +400,473 @@ def variants() -> None:
 # ---------------------------------------------------------------- submission: package, validate (issue 3)
 
 
+@cli.command()
+@click.option(
+    "--predictions",
+    "predictions",
+    multiple=True,
+    required=True,
+    metavar="FILE|SOURCE=FILE",
+    help="Predictions CSV (video_id,score). A subtask with several score columns takes SOURCE=FILE per column.",
+)
+@click.option("--team", required=True, help="Team name as registered (the profile says which characters).")
+@click.option("--subtask", required=True, help="Subtask as the profile names it, e.g. 1, 2.1, 2.2 (me25).")
+@click.option("--run", "run_number", type=int, required=True, help="Run number, 1..the profile's cap.")
+@click.option(
+    "--profile",
+    "profile_name",
+    default="me25",
+    show_default=True,
+    help="Run-file profile: me19, me23, me25, or a path to a profile JSON.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Prepared dataset: ids and their order come from its --split (default: the predictions file's).",
+)
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "dev", "test"]))
+@click.option("--tag", default=None, help="Run tag where the profile has them (me19: required | general).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("submissions"),
+    show_default=True,
+    help="Folder to write the run file into.",
+)
+@click.option("--clip", is_flag=True, help="Clip scores into the profile's range instead of refusing them.")
+@click.option("--force", is_flag=True, help="Replace an existing run file.")
+def package(
+    predictions: tuple[str, ...],
+    team: str,
+    subtask: str,
+    run_number: int,
+    profile_name: str,
+    data_dir: Path | None,
+    split: str,
+    tag: str | None,
+    out_dir: Path,
+    clip: bool,
+    force: bool,
+) -> None:
+    """Write an official run file from predictions, named and formatted as the profile says, validated first."""
+    from mediaeval_memo.submission.profiles import load_profile
+    from mediaeval_memo.submission.writer import package_run
+
+    profile = load_profile(profile_name)
+    result = package_run(
+        predictions,
+        team=team,
+        subtask=subtask,
+        run=run_number,
+        profile=profile,
+        out_dir=out_dir,
+        data=data_dir,
+        split=split,
+        tag=tag,
+        force=force,
+        clip=clip,
+    )
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if profile.status == "assumed":
+        click.echo(
+            f"note: profile {profile.name} is an assumption: the organisers have not published this format "
+            "(see docs/submission.md)",
+            err=True,
+        )
+    click.echo(f"wrote {result.path} ({result.rows} rows, profile {profile.name}, subtask {result.subtask.key})")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Prepared dataset whose --split lists the videos every run must score.",
+)
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "dev", "test"]))
+@click.option(
+    "--ids",
+    "ids_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The test video ids instead of --data: a CSV with a video_id column, or one id per line.",
+)
+@click.option(
+    "--profile",
+    "profile_name",
+    default="me25",
+    show_default=True,
+    help="Run-file profile: me19, me23, me25, or a path to a profile JSON.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_context
+def validate(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    data_dir: Path | None,
+    split: str,
+    ids_file: Path | None,
+    profile_name: str,
+    as_json: bool,
+) -> None:
+    """Check run FILES (or folders of them) against a profile and the test ids; list every problem.
+
+    Problems print as `file:line: message` and make the exit code 1; what the profile tolerates (a UTF-8 BOM, CRLF
+    line ends, no final newline) prints as a warning. Folders are searched for run files and runs are counted per
+    team and subtask.
+    """
+    import json
+
+    from mediaeval_memo.data.items import PreparedDataset
+    from mediaeval_memo.submission.profiles import load_profile
+    from mediaeval_memo.submission.validator import read_ids, validate_paths
+
+    if (data_dir is None) == (ids_file is None):
+        raise click.UsageError("give the test ids with exactly one of --data DIR or --ids FILE")
+    profile = load_profile(profile_name)
+    if data_dir is not None:
+        ids = PreparedDataset.load(data_dir).split(split)["video_id"].astype(str).tolist()
+    else:
+        assert ids_file is not None
+        ids = read_ids(ids_file)
+    result = validate_paths(files, profile, ids)
+    if as_json:
+        payload = {
+            "ok": result.ok,
+            "profile": profile.name,
+            "files": [f.to_json() for f in result.files],
+            "problems": [str(p) for p in result.problems],
+        }
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        for report in result.files:
+            for warning in report.warnings:
+                click.echo(str(warning), err=True)
+            for problem in report.problems:
+                click.echo(str(problem))
+        for problem in result.problems:
+            click.echo(str(problem))
+        rows = sum(f.rows for f in result.files)
+        if result.ok:
+            click.echo(f"valid: {len(result.files)} run file(s), {rows} rows, profile {profile.name}")
+        else:
+            bad = sum(not f.ok for f in result.files)
+            click.echo(
+                f"invalid: {bad} of {len(result.files)} run file(s) with problems, "
+                f"{result.problem_count} problem(s), profile {profile.name}"
+            )
+    if not result.ok:
+        ctx.exit(1)
+
+
 # ---------------------------------------------------------------- end of submission section
 
 
 # ---------------------------------------------------------------- evaluation: score, compare, leaderboard (issue 3)
+
+
+def _stats_options(func: Any) -> Any:
+    """The options every scoring command shares: gold labels, resamples, interval, device, output form."""
+    options = [
+        click.option(
+            "--gold",
+            required=True,
+            type=click.Path(path_type=Path),
+            help="Gold labels: a CSV (video_id plus one value column, or video_id,score) or a prepared dataset dir.",
+        ),
+        click.option(
+            "--split",
+            type=click.Choice(["train", "dev", "test"]),
+            default=None,
+            help="With a dataset dir: the split to score against (default: every labelled video).",
+        ),
+        click.option("--target", default=None, help="Gold column (default: the dataset's first target / the CSV's)."),
+        click.option(
+            "--bootstrap",
+            "n_resamples",
+            type=click.IntRange(min=0),
+            default=10_000,
+            show_default=True,
+            help="Bootstrap resamples of the videos (0: Fisher intervals only).",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resamples."),
+        click.option(
+            "--confidence",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=0.95,
+            show_default=True,
+            help="Confidence level of the intervals.",
+        ),
+        click.option(
+            "--method",
+            type=click.Choice(["percentile", "bca", "fisher"]),
+            default="bca",
+            show_default=True,
+            help="Interval reported: bootstrap percentile, bootstrap BCa, or Fisher z (correlations).",
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(["auto", "cpu", "cuda"]),
+            default="auto",
+            show_default=True,
+            help="Where the bootstrap runs: a CUDA GPU through torch when present, else numpy.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _device(device: str) -> str:
+    from mediaeval_memo.evaluation.bootstrap import resolve_device
+
+    try:
+        return resolve_device(device)
+    except RuntimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from None
+
+
+def _stderr_progress(total: int, label: str) -> Any:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise. Use as a context manager."""
+    import contextlib
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextlib.contextmanager
+    def bar() -> Any:
+        progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            disable=not sys.stderr.isatty(),
+        )
+        with progress:
+            task = progress.add_task(label, total=total)
+            yield lambda k: progress.advance(task, k)
+
+    return bar()
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    import math
+
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _interval_text(iv: Any) -> str:
+    return "n/a" if iv is None else f"[{_fmt(iv.low)}, {_fmt(iv.high)}]"
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@_stats_options
+def score(
+    file: Path,
+    gold: Path,
+    split: str | None,
+    target: str | None,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    method: str,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Score a predictions FILE (video_id,score): Spearman (official), Pearson and MSE with confidence intervals.
+
+    Every number comes with a signature recording what produced it. Intervals: bootstrap over videos (percentile
+    or BCa) and, for the correlations, the Fisher z interval published tables use.
+    """
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mediaeval_memo.evaluation.score import METRIC_NAMES, load_gold, score_run
+
+    gold_labels = load_gold(gold, split, target)
+    total = n_resamples + (len(gold_labels.ids) if method == "bca" else 0)
+    with _stderr_progress(total, "bootstrap") as advance:
+        report = score_run(
+            file,
+            gold_labels,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            method=method,  # type: ignore[arg-type]
+            device=_device(device),
+            progress=advance,
+        )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    level = f"{confidence * 100:.10g}%"
+    table = Table(title=f"{file} against {gold_labels.source}, n = {report.n}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column(f"{level} CI")
+    table.add_column("method")
+    table.add_column(f"Fisher {level} CI")
+    for m, s in report.scores.items():
+        table.add_row(
+            METRIC_NAMES[m],
+            _fmt(s.value),
+            _interval_text(s.interval),
+            "n/a" if s.interval is None else s.interval.method,
+            _interval_text(s.intervals.get("fisher")),
+        )
+    console = Console(width=max(100, Console().width))
+    console.print(table)
+    for s in report.scores.values():
+        console.print(s.signature, highlight=False, soft_wrap=True)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_stats_options
+def compare(
+    files: tuple[Path, ...],
+    gold: Path,
+    split: str | None,
+    target: str | None,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    method: str,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Paired bootstrap comparison of two or more prediction FILES on the same gold labels.
+
+    Every run is scored on one shared resample matrix; for each pair: the Spearman difference, its interval and a
+    two-sided p-value (c + 1) / (B + 1). With more than two files, p-values are also Holm-adjusted over all pairs.
+    """
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mediaeval_memo.evaluation.score import compare_runs, load_gold
+
+    gold_labels = load_gold(gold, split, target)
+    total = n_resamples + (len(gold_labels.ids) if method == "bca" else 0)
+    with _stderr_progress(total, "paired bootstrap") as advance:
+        result = compare_runs(
+            files,
+            gold_labels,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            method=method,  # type: ignore[arg-type]
+            device=_device(device),
+            progress=advance,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    level = f"{confidence * 100:.10g}%"
+    table = Table(title=f"Paired comparison on {gold_labels.source}, n = {result.n}, B = {n_resamples}")
+    for name, justify in (("A", "left"), ("B", "left"), ("SRCC A", "right"), ("SRCC B", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("A - B", justify="right")
+    table.add_column(f"{level} CI ({method})")
+    table.add_column("p", justify="right")
+    if len(files) > 2:
+        table.add_column("p (Holm)", justify="right")
+    for p in result.pairs:
+        row = [p.a, p.b, _fmt(p.srcc_a), _fmt(p.srcc_b), _fmt(p.difference), _interval_text(p.interval)]
+        row.append(f"{p.p_value:.4g}")
+        if p.p_holm is not None:
+            row.append(f"{p.p_holm:.4g}")
+        table.add_row(*row)
+    console = Console(width=max(100, Console().width))
+    console.print(table)
+    for p in result.pairs:
+        console.print(f"{p.a} vs {p.b}: {p.signature}", highlight=False, soft_wrap=True)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_stats_options
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output prefix, e.g. leaderboards/dev: writes dev.md, dev.csv, dev.json, dev.png as asked.",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["md", "csv", "json"]),
+    multiple=True,
+    default=("md",),
+    show_default=True,
+    help="Table format to write (repeatable).",
+)
+@click.option("--plot", is_flag=True, help="Also write a PNG forest plot (Spearman and interval per run).")
+@click.option("--force", is_flag=True, help="Replace existing leaderboard files.")
+def leaderboard(
+    files: tuple[Path, ...],
+    gold: Path,
+    split: str | None,
+    target: str | None,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    method: str,
+    device: str,
+    as_json: bool,
+    out: Path,
+    formats: tuple[str, ...],
+    plot: bool,
+    force: bool,
+) -> None:
+    """Rank prediction FILES by Spearman with confidence intervals and write the table (and a forest plot)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mediaeval_memo.evaluation.leaderboard import build_leaderboard, render_json, write_leaderboard
+    from mediaeval_memo.evaluation.score import load_gold
+
+    gold_labels = load_gold(gold, split, target)
+    total = n_resamples + (len(gold_labels.ids) if method == "bca" else 0)
+    with _stderr_progress(total, "bootstrap") as advance:
+        board = build_leaderboard(
+            files,
+            gold_labels,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            method=method,  # type: ignore[arg-type]
+            device=_device(device),
+            progress=advance,
+        )
+    written = write_leaderboard(board, out, formats, plot=plot, force=force)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(render_json(board), nl=False)
+    else:
+        table = Table(title=f"Leaderboard on {gold_labels.source}, n = {board.n}")
+        for name, justify in (("rank", "right"), ("run", "left"), ("Spearman", "right"), (board.ci_label(), "left")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column("Pearson", justify="right")
+        table.add_column("MSE", justify="right")
+        for e in board.entries:
+            table.add_row(str(e.rank), e.name, _fmt(e.srcc), _interval_text(e.interval), _fmt(e.plcc), _fmt(e.mse, 5))
+        Console(width=max(100, Console().width)).print(table)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
 
 
 # ---------------------------------------------------------------- end of evaluation section
