@@ -51,6 +51,25 @@ def main() -> None:
 # ---------------------------------------------------------------- data: demo, prepare, info (issue 2)
 
 
+@cli.command()
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True, help="Folder to write."
+)
+@click.option("--force", is_flag=True, help="Replace a previous demo output in --out.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample and of every step.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes decoding videos in parallel."
+)
+def demo(out: Path, force: bool, seed: int, workers: int) -> None:
+    """Run the toolkit end to end on the embedded sample (CPU, nothing downloaded).
+
+    Writes sample releases in the official layouts under --out, prepares them and prints their summaries.
+    """
+    from mediaeval_memo.demo import run_demo
+
+    run_demo(out, force=force, echo=click.echo, seed=seed, workers=workers)
+
+
 def _key_values(pairs: tuple[str, ...], hint: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs:
@@ -62,34 +81,48 @@ def _key_values(pairs: tuple[str, ...], hint: str) -> dict[str, str]:
 
 
 @cli.command()
-@click.argument("dataset", type=click.Choice(["memento10k", "videm"]))
+@click.argument("dataset", type=click.Choice(["memento10k", "videomem", "videm", "movies"]))
 @click.option(
     "--root", required=True, type=click.Path(path_type=Path), help="The release folder, as the organisers ship it."
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Prepared dataset directory to write.")
 @click.option(
-    "--frames", type=int, default=3, show_default=True, help="Frames per video (0: none; 3: first, middle, last)."
+    "--frames",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Frames per video (0: none; 3: first, middle, last).",
 )
 @click.option(
-    "--max-side", type=int, default=448, show_default=True, help="Cap on the long side of stored frames (px)."
+    "--max-side",
+    type=click.IntRange(min=16),
+    default=448,
+    show_default=True,
+    help="Cap on the long side of stored frames (px).",
 )
-@click.option("--folds", "k", type=int, default=5, show_default=True, help="Cross-validation folds.")
+@click.option("--folds", "k", type=click.IntRange(min=2), default=5, show_default=True, help="Cross-validation folds.")
 @click.option(
-    "--inner-folds", type=int, default=0, show_default=True, help="Nested inner folds per outer fold (0: none)."
+    "--inner-folds",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Nested inner folds per outer fold (0: none).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes decoding videos in parallel.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes decoding videos in parallel."
+)
 @click.option(
     "--media",
     type=click.Path(path_type=Path),
     default=None,
-    help="Folder holding the videos (memento10k, videomem; default: <root>/videos).",
+    help="Folder holding the videos (memento10k default: <root>/videos; videomem default: anywhere under --root).",
 )
 @click.option(
     "--mapping",
     type=click.Path(path_type=Path),
     default=None,
-    help="movies: YAML column mapping (keys: table, id, targets, text, media, split, group).",
+    help="movies: YAML column mapping (table, delimiter, id, targets, text, captions, media, split, group, meta).",
 )
 @click.option("--column", "columns", multiple=True, metavar="KEY=COLUMN", help="movies: override one mapping key.")
 @click.option("--strict", is_flag=True, help="Fail when a video is missing or cannot be decoded.")

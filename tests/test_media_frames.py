@@ -10,8 +10,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from mediaeval_memo.cli import cli
+from mediaeval_memo.data import prepare as prepare_module
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.data.sample import Clip, write_memento10k, write_video
+from mediaeval_memo.media import frames as frames_module
 from mediaeval_memo.media.frames import FrameJob, extract_frames, frame_indices
 
 
@@ -128,19 +130,30 @@ def test_prepare_lists_missing_and_corrupt_and_strict_fails(tmp_path: Path) -> N
     assert sum(bool(ds.frame_paths(v)) for v in ds.items["video_id"]) == 13
 
 
-def test_prepare_resumes_frames_after_a_kill(tmp_path: Path) -> None:
+def test_prepare_resumes_frames_after_a_kill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write_memento10k(tmp_path / "release", seed=2, n_train=10, n_dev=0, n_test=2)
     out = tmp_path / "prepared"
-    # a killed run leaves its finished videos in the staging folder beside the output
-    staging = tmp_path / ".prepared.frames"
-    ds_ids = sorted(p.stem for p in (root / "videos").iterdir() if p.stem.isdigit())
-    extract_frames([FrameJob(v, root / "videos" / f"{v}.mp4") for v in ds_ids], staging, 3)
-    result = CliRunner().invoke(cli, ["prepare", "memento10k", "--root", str(root), "--out", str(out), "--folds", "2"])
+    args = ["prepare", "memento10k", "--root", str(root), "--out", str(out), "--folds", "2"]
+    real = frames_module.extract_one
+    calls: list[str] = []
+
+    def killed_on_the_third(job: FrameJob, frames_dir: Path, n: int, max_side: int) -> str | None:
+        calls.append(job.video_id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(job, frames_dir, n, max_side)
+
+    monkeypatch.setattr(frames_module, "extract_one", killed_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_module.prepare("memento10k", root, out, prepare_module.PrepareOptions(folds=2))
+    monkeypatch.undo()
+    assert not out.exists()
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "frames: 2 videos already complete, 10 to extract" in result.output
-    assert not staging.exists()
-    # --force over an existing dataset reuses its frames
-    again = CliRunner().invoke(
-        cli, ["prepare", "memento10k", "--root", str(root), "--out", str(out), "--folds", "2", "--force"]
-    )
+    assert not (tmp_path / ".prepared.frames").exists()
+    # --force over an existing dataset reuses its frames, unless the frame settings change
+    again = CliRunner().invoke(cli, [*args, "--force"])
     assert again.exit_code == 0 and "12 videos already complete, 0 to extract" in again.output
+    bigger = CliRunner().invoke(cli, [*args, "--force", "--max-side", "64"])
+    assert bigger.exit_code == 0 and "already complete" not in bigger.output

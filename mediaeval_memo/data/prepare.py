@@ -7,6 +7,7 @@ the output: a killed run keeps its finished videos there and the next run skips 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import Counter
@@ -32,11 +33,13 @@ from mediaeval_memo.data.items import (
 from mediaeval_memo.data.release import Release
 from mediaeval_memo.data.tables import display
 from mediaeval_memo.errors import InputError, Problem, ProblemList
+from mediaeval_memo.features.store import write_block
 from mediaeval_memo.io import atomic_dir, sha256_file
 from mediaeval_memo.media.frames import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, FrameJob, FrameReport, extract_frames
 
-DATASETS = ("memento10k", "videm")
+DATASETS = ("memento10k", "videomem", "videm", "movies")
 ORGANISER_PREFIX = "organiser__"
+FRAME_SETTINGS = ".settings.json"
 
 
 @dataclass
@@ -73,7 +76,19 @@ def read_release(dataset: str, root: Path, options: PrepareOptions) -> Release:
         from mediaeval_memo.data.videm import read_videm
 
         return read_videm(root)
-    raise InputError(Problem("DATASET", f"unknown dataset (accepted: {', '.join(DATASETS)})", value=dataset))
+    if dataset == "videomem":
+        from mediaeval_memo.data.videomem import read_videomem
+
+        return read_videomem(root, options.media)
+    if dataset == "movies":
+        from mediaeval_memo.data.movies import read_movies
+
+        return read_movies(root, options.mapping, options.columns)
+    raise InputError(_unknown_dataset(dataset))
+
+
+def _unknown_dataset(name: str) -> Problem:
+    return Problem("memo prepare", f"unknown dataset (accepted: {', '.join(DATASETS)})", field="DATASET", value=name)
 
 
 def prepare(
@@ -81,17 +96,25 @@ def prepare(
 ) -> PrepareResult:
     say = log or (lambda _m: None)
     if dataset not in DATASETS:
-        raise InputError(
-            Problem("DATASET", f"unknown dataset (accepted: {', '.join(DATASETS)})", field="DATASET", value=dataset)
-        )
+        raise InputError(_unknown_dataset(dataset))
     if not root.is_dir():
         raise InputError(Problem(str(root), "release folder does not exist", field="--root"))
+    if out.resolve() == root.resolve() or out.resolve() in root.resolve().parents:
+        raise InputError(
+            Problem(str(out), "would replace the release itself; choose a folder outside --root", field="--out")
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not options.force:
         raise InputError(
             Problem(str(out), "output folder exists and is not empty; pass --force to replace it", field="--out")
         )
     if options.frames < 0:
-        raise InputError(Problem("--frames", "must be 0 (no frames) or more", value=options.frames))
+        raise InputError(
+            Problem("memo prepare", "must be 0 (no frames) or more", field="--frames", value=options.frames)
+        )
+    if options.inner_folds == 1:
+        raise InputError(
+            Problem("memo prepare", "must be 0 (no inner folds) or at least 2", field="--inner-folds", value=1)
+        )
     release = read_release(dataset, root, options)
     check_items(release.items, release.targets, source=f"{dataset} release at {root}")
     say(f"read {len(release.items)} videos from {root} ({release.layout} layout)")
@@ -125,8 +148,6 @@ def prepare(
         write_items(tmp, release.items)
         write_json(tmp / "folds.json", folds.to_json())
         for name, (ids, vectors, shape) in organiser.items():
-            from mediaeval_memo.features.store import write_block
-
             write_block(
                 tmp,
                 ORGANISER_PREFIX + name,
@@ -144,10 +165,17 @@ def prepare(
 def _frames(
     release: Release, out: Path, staging: Path, options: PrepareOptions, say: Callable[[str], None]
 ) -> FrameReport:
+    # Frames are reused by video id only when they were made from the same release with the same settings.
+    settings = {"source_root": str(release.root.resolve()), "frames": options.frames, "max_side": options.max_side}
+    settings_file = staging / FRAME_SETTINGS
+    if staging.exists() and _read_json(settings_file) != settings:
+        shutil.rmtree(staging)
     previous = out / FRAMES_DIR
-    if options.force and previous.is_dir() and not staging.exists():
+    if options.force and previous.is_dir() and not staging.exists() and _previous_settings(out) == settings:
         # Re-preparing over an existing dataset reuses its frames (hard links: no copy, no extra disk).
         shutil.copytree(previous, staging, copy_function=_link_or_copy)
+    staging.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(json.dumps(settings), encoding="utf-8")
     jobs = [
         FrameJob(vid, release.media_file(path), release.media_kind)
         for vid, path in zip(release.items["video_id"], release.items["media_path"], strict=True)
@@ -163,6 +191,7 @@ def _frames(
     )
     # Folders of videos that are no longer in the release must not survive into the prepared dataset.
     wanted = set(release.items["video_id"])
+    settings_file.unlink()
     for stale in staging.iterdir():
         if stale.name not in wanted:
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
@@ -174,6 +203,27 @@ def _frames(
             problems.add(str(release.root), f"--strict: {why}", field="video_id", value=vid)
         problems.raise_if_any()
     return report
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in `path`, or None when it is absent or unreadable (then whatever it described is redone)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _previous_settings(out: Path) -> dict[str, Any] | None:
+    manifest = _read_json(out / MANIFEST_FILE)
+    try:
+        frames = manifest["frames"]
+        return {
+            "source_root": manifest["source_root"],
+            "frames": frames["frames_per_video"],
+            "max_side": frames["max_side"],
+        }
+    except (KeyError, TypeError):
+        return None
 
 
 def _umask() -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-LAYOUTS = ("memento10k", "videm")
+LAYOUTS = ("memento10k", "videomem", "videm")
 
 MEMORABLE = [
     "a baby",
@@ -103,12 +103,15 @@ def _render(clip: Clip, index: int) -> np.ndarray:
 
 
 def write_video(path: Path, clip: Clip, fps: int = 8) -> None:
-    """A real MPEG-4 video written by PyAV (decodable by anything that reads the official videos)."""
+    """A real video written by PyAV: MPEG-4 in .mp4 (Memento10k), VP8 in .webm (VideoMem)."""
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
+        # One encoder thread: libvpx's default thread pool makes these tiny clips 30x slower on a busy machine.
+        webm = path.suffix == ".webm"
+        options = {"threads": "1", "deadline": "realtime", "cpu-used": "8"} if webm else {"threads": "1"}
+        stream = container.add_stream("libvpx" if webm else "mpeg4", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = clip.width, clip.height, "yuv420p"
         for i in range(clip.n_frames):
             frame = av.VideoFrame.from_ndarray(_render(clip, i), format="rgb24")
@@ -196,6 +199,43 @@ def write_memento10k(root: Path, seed: int = 0, n_train: int = 160, n_dev: int =
     return root
 
 
+# ---------------------------------------------------------------- VideoMem (MediaEval 2019 layout)
+
+
+def write_videomem(root: Path, seed: int = 0, n_dev: int = 80, n_test: int = 20) -> Path:
+    """dev-set/ (ground truth with a BOM, tab-separated CRLF captions, sources/*.webm) and test-set/ (captions,
+    sources/). Short-term and long-term scores both follow the hidden memorability, long-term more loosely."""
+    rng = np.random.default_rng(seed)
+    numbers = rng.choice(np.arange(1, 20 * (n_dev + n_test) + 20), size=n_dev + n_test, replace=False)
+    for prefix, split_numbers in (("dev-set", numbers[:n_dev]), ("test-set", numbers[n_dev:])):
+        ground_truth: list[Sequence[object]] = [
+            [
+                "video",
+                "short-term_memorability",
+                "nb_short-term_annotations",
+                "long-term_memorability",
+                "nb_long-term_annotations",
+            ]
+        ]
+        captions: list[Sequence[object]] = []
+        for number in split_numbers:
+            name = f"video{int(number)}.webm"
+            z = float(rng.normal())
+            short = float(np.clip(0.86 + 0.06 * z + rng.normal(0, 0.03), 0.3, 1.0))
+            long = float(np.clip(0.78 + 0.06 * z + rng.normal(0, 0.10), 0.0, 1.0))
+            ground_truth.append(
+                [name, round(short, 3), int(rng.integers(30, 45)), round(long, 3), int(rng.integers(9, 15))]
+            )
+            captions.append([name, _caption(z, rng).lower().rstrip(".").replace(" ", "-")])
+            write_video(root / prefix / "sources" / name, _clip_for(z, rng))
+        if prefix == "dev-set":
+            _write(root / prefix / "ground-truth" / "ground-truth_dev-set.csv", _csv(ground_truth, bom=True))
+            _write(root / prefix / "dev-set_video-captions.txt", _csv(captions, crlf=True, delimiter="\t"))
+        else:
+            _write(root / prefix / "test-set_videos-captions.txt", _csv(captions, crlf=True, delimiter="\t"))
+    return root
+
+
 # ---------------------------------------------------------------- VIDEM (Subtask 2)
 
 
@@ -204,8 +244,8 @@ def _youtube_id(rng: np.random.Generator) -> str:
     return "".join(alphabet[int(i)] for i in rng.integers(0, len(alphabet), 11))
 
 
-def _histograms(images: Sequence[np.ndarray], bins: int = 24, hsv: bool = False) -> np.ndarray:
-    """Organiser-style (3, bins) colour histograms: one row per channel over the sampled frames."""
+def _histograms(images: Sequence[np.ndarray], bins: int = 8, hsv: bool = False) -> np.ndarray:
+    """(3, bins) colour histograms, one row per channel, over the pixels of `images`."""
     from PIL import Image
 
     pixels = np.concatenate(
@@ -232,7 +272,8 @@ def write_videm(
     rng.shuffle(brands)
     if dev_channels + test_channels > len(brands):
         raise ValueError(f"at most {len(brands)} channels in the sample")
-    projection = rng.normal(size=(6, 512)).astype(np.float32)
+    r3d_projection = rng.normal(size=(6, 512)).astype(np.float32)
+    vit_projection = rng.normal(size=(6, 768)).astype(np.float32)
     header = [
         "id",
         "video_id",
@@ -270,12 +311,15 @@ def write_videm(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(img).save(path, "JPEG", quality=90)
             sampled = [images[0], images[len(images) // 2], images[-1]]
+            # As shipped: one row per sampled frame (first, middle, last), except the clip-level R3D vector.
+            colour_stats = np.stack(
+                [np.concatenate([img.mean(axis=(0, 1)), img.std(axis=(0, 1))]) / 255.0 for img in sampled]
+            )
             feats = {
-                "HSVHistogram": np.stack([_histograms([img], hsv=True)[0] for img in sampled]),
-                "RGBHistogram": np.stack([_histograms([img])[0] for img in sampled]),
-                "R3D": (
-                    np.concatenate([np.mean(sampled, axis=(0, 1, 2)) / 255.0, rng.normal(0, 0.1, 3)]) @ projection
-                ).astype(np.float32),
+                "HSVHistogram": np.stack([_histograms([img], bins=8, hsv=True).reshape(-1) for img in sampled]),
+                "RGBHistogram": np.stack([_histograms([img], bins=8).reshape(-1) for img in sampled]),
+                "ViT": colour_stats @ vit_projection + rng.normal(0, 0.05, (3, 768)),
+                "R3D": colour_stats.mean(axis=0) @ r3d_projection + rng.normal(0, 0.05, 512),
             }
             for name, array in feats.items():
                 path = root / prefix / "features" / name / f"{vid}.npy"
@@ -333,4 +377,7 @@ def write_sample(layout: str, root: str | Path, seed: int = 0, n: int | None = N
     if layout == "videm":
         n = 60 if n is None else n
         return write_videm(root, seed, n, max(4, n // 3), dev_channels=max(2, min(14, n // 5)), test_channels=4)
+    if layout == "videomem":
+        n = 80 if n is None else n
+        return write_videomem(root, seed, n, max(1, n // 4))
     raise ValueError(f"unknown sample layout {layout!r} (accepted: {', '.join(LAYOUTS)})")

@@ -185,7 +185,7 @@ def _decode(path: Path, n: int, max_side: int) -> list[Any]:
             stream = container.streams.video[0]
             targets = set(wanted)
             for i, frame in enumerate(container.decode(stream)):
-                if i in targets or i == wanted[-1]:
+                if i in targets:
                     w, h = _fit(frame.width, frame.height, max_side)
                     picked[i] = frame.reformat(width=w, height=h, format="rgb24").to_image()
                 last = frame
