@@ -12,7 +12,9 @@ import importlib
 from mediaeval_memo.errors import InputError, Problem
 from mediaeval_memo.variants.base import Variant
 
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "gbt": "mediaeval_memo.variants.gbt:GBTVariant",
+}
 
 
 def available() -> list[str]:
