@@ -100,8 +100,8 @@ def extract_block(
     todo = [s for s in starts if not (work / f"{s // chunk_size:05d}.npy").is_file()]
     if len(todo) < len(starts):
         log(f"{name}: resuming, {len(starts) - len(todo)} of {len(starts)} chunks done earlier")
-    encoder: Encode | None = None
     if todo:
+        encoder = make_encoder()  # loaded before the progress bar starts, so its errors print cleanly
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
@@ -115,8 +115,6 @@ def extract_block(
             left = sum(len(ids[s : s + chunk_size]) for s in todo)
             task = bar.add_task(name, total=len(ids), completed=len(ids) - left)
             for s in todo:
-                if encoder is None:
-                    encoder = make_encoder()
                 chunk = list(ids[s : s + chunk_size])
                 vectors = np.asarray(encoder(chunk), dtype=np.float32)
                 if vectors.ndim != 2 or vectors.shape[0] != len(chunk):
@@ -156,6 +154,15 @@ def resolve_device(device: str) -> str:
         import torch
 
         if not torch.cuda.is_available():
-            raise InputError(Problem("--device", "CUDA is not available on this machine (accepted: cpu)", value=device))
+            raise InputError(
+                Problem(
+                    "command line",
+                    field="--device",
+                    message="CUDA is not available on this machine (accepted: cpu)",
+                    value=device,
+                )
+            )
         return device
-    raise InputError(Problem("--device", "unknown device (accepted: cpu, cuda, cuda:N)", value=device))
+    raise InputError(
+        Problem("command line", field="--device", message="unknown device (accepted: cpu, cuda, cuda:N)", value=device)
+    )

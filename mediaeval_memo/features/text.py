@@ -54,7 +54,14 @@ def resolve_prefix(encoder: str, prefix: str) -> str:
     if prefix == "auto":
         return PREFIXES["query"] if "e5" in model_label(encoder).lower() else ""
     if prefix not in PREFIXES:
-        raise InputError(Problem("--prefix", f"unknown prefix (accepted: auto, {', '.join(PREFIXES)})", value=prefix))
+        raise InputError(
+            Problem(
+                "command line",
+                field="--prefix",
+                message=f"unknown prefix (accepted: auto, {', '.join(PREFIXES)})",
+                value=prefix,
+            )
+        )
     return PREFIXES[prefix]
 
 
@@ -76,8 +83,9 @@ def load_sentence_encoder(name_or_path: str, device: str = "cpu") -> Any:
     except OSError as exc:
         raise InputError(
             Problem(
-                "--encoder",
-                f"cannot load this encoder ({str(exc).splitlines()[0]}); give a local folder or a hub name "
+                "command line",
+                field="--encoder",
+                message=f"cannot load this encoder ({str(exc).splitlines()[0]}); give a local folder or a hub name "
                 "reachable from here",
                 value=name_or_path,
             )
@@ -128,7 +136,7 @@ def make_text_encoder(
     embed each caption once.
     """
     cache = {} if cache is None else cache
-    window = max(int(getattr(model, "max_seq_length", 256) or 256) - 2, 8)
+    window = max(int(getattr(model, "max_seq_length", 256) or 256) - 2, 1)
     tokenizer = model.tokenizer
 
     def encode(ids: Sequence[str]) -> np.ndarray:
