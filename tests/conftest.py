@@ -13,7 +13,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# shared/ lies beside the clone (CI, /work/main); an engineer's worktree one level deeper finds it one level up.
+SHARED_DATA = next(
+    (p / "shared" / "data" for p in (REPO.parent, REPO.parent.parent) if (p / "shared" / "data").is_dir()),
+    REPO.parent / "shared" / "data",
+)
 
 
 @pytest.fixture
@@ -23,3 +27,39 @@ def memento10k_root() -> Path:
     if not (root / "training_set" / "train_scores.csv").is_file():
         pytest.skip(f"real Memento10k data not found at {root}")
     return root
+
+
+# ---------------------------------------------------------------- the embedded sample, prepared once per session
+# These fixtures return prepared dataset directories shared by the whole session: treat them as read-only. A test
+# that writes into a dataset (features, frames) copies it first: shutil.copytree(sample_memento10k, tmp_path / "d").
+
+
+def _prepare_sample(layout: str, factory: pytest.TempPathFactory, frames: int = 3) -> Path:
+    from mediaeval_memo.data.prepare import PrepareOptions, prepare
+    from mediaeval_memo.data.sample import write_sample
+
+    base = factory.mktemp(f"sample-{layout}")
+    release = write_sample(layout, base / "release", seed=0)
+    return prepare(layout, release, base / "prepared", PrepareOptions(frames=frames, folds=5, seed=0)).out
+
+
+@pytest.fixture(scope="session")
+def sample_memento10k(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Prepared Memento10k sample (MediaEval 2021 layout): 160 train / 40 dev / 40 test videos, 5 captions each,
+    3 frames per video, 5 folds over the 200 labelled videos; target `mem_score`. Its release is `<path>/../release`."""
+    return _prepare_sample("memento10k", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def sample_videm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Prepared VIDEM sample: 60 dev videos over 12 channels, 20 test videos over 4 other channels, transcripts,
+    3 frames sampled from the shipped 1-fps folders, organiser feature blocks (`organiser__HSVHistogram`, ...);
+    targets `memorability_score` and `brand_memorability`; folds grouped by channel."""
+    return _prepare_sample("videm", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def sample_videomem(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Prepared VideoMem sample (2019 layout): 80 dev / 20 test `video<N>.webm` clips, one caption each,
+    3 frames per video; targets `short_term` and `long_term`."""
+    return _prepare_sample("videomem", tmp_path_factory)

@@ -1,0 +1,154 @@
+"""Reading release tables with line numbers, so that every problem names the file and the line it is on.
+
+The official releases are small CSVs (at most a few thousand rows) with quirks: UTF-8 BOMs, CRLF line ends,
+quoted captions that span lines. The standard `csv` module handles all of these and tells us the physical line
+each record starts on, which pandas does not; at this size it is fast enough (8500 rows in well under a second).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediaeval_memo.data.items import video_id_problem
+from mediaeval_memo.errors import InputError, Problem, ProblemList
+
+
+@dataclass(frozen=True)
+class Record:
+    """One data row of a table: the physical line it starts on and its cells by column name."""
+
+    line: int
+    cells: dict[str, str]
+
+    def __getitem__(self, column: str) -> str:
+        return self.cells.get(column, "")
+
+
+@dataclass(frozen=True)
+class Table:
+    path: Path
+    columns: list[str]
+    records: list[Record]
+
+
+def display(path: Path, root: Path | None) -> str:
+    """A path as problems show it: relative to the release root when it lies inside it."""
+    if root is not None:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def require_file(path: Path, root: Path | None, what: str) -> None:
+    if not path.is_file():
+        raise InputError(Problem(display(path, root), f"missing file ({what})"))
+
+
+def read_table(
+    path: Path,
+    required: Sequence[str],
+    *,
+    root: Path | None = None,
+    delimiter: str = ",",
+    header: bool = True,
+    columns: Sequence[str] | None = None,
+) -> Table:
+    """Read a delimited text file into records; a missing file, an empty file or a missing column is an InputError.
+
+    With `header=False`, `columns` names the fields of each line.
+    """
+    name = display(path, root)
+    if not path.is_file():
+        raise InputError(Problem(name, "missing file"))
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        if header:
+            first = next(reader, None)
+            if first is None or not any(cell.strip() for cell in first):
+                raise InputError(Problem(name, f"empty file (expected a header with: {', '.join(required)})"))
+            names = [c.strip() for c in first]
+        else:
+            assert columns is not None, "a headerless table needs column names"
+            names = list(columns)
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise InputError(
+                [
+                    Problem(name, f"missing column (the header has: {', '.join(names)})", line=1, field=c)
+                    for c in missing
+                ]
+            )
+        records: list[Record] = []
+        start = reader.line_num + 1
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                records.append(Record(start, dict(zip(names, row, strict=False))))
+            start = reader.line_num + 1
+    if not records and header is False:
+        raise InputError(Problem(name, "empty file"))
+    return Table(path, names, records)
+
+
+def parse_float(
+    problems: ProblemList, file: str, record: Record, column: str, *, required: bool, accepted: str = "a finite number"
+) -> float:
+    """The cell as a float; NaN when empty and not required; a problem when not a finite number."""
+    text = record[column].strip()
+    if not text and not required:
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        problems.add(file, f"not {accepted}", line=record.line, field=column, value=text)
+        return math.nan
+    return value
+
+
+def parse_int(problems: ProblemList, file: str, record: Record, column: str) -> int | None:
+    text = record[column].strip()
+    if not text:
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        problems.add(file, "not an integer", line=record.line, field=column, value=text)
+        return None
+
+
+class IdRegistry:
+    """Checks video ids as they are read: safe as a file name, and unique across every file of a release."""
+
+    def __init__(self, problems: ProblemList):
+        self.problems = problems
+        self.first: dict[str, str] = {}
+
+    def accept(self, file: str, record: Record, column: str, value: str | None = None) -> str | None:
+        """The id if it is usable, else None (and a problem is recorded)."""
+        vid = (record[column] if value is None else value).strip()
+        why = video_id_problem(vid)
+        if why:
+            self.problems.add(file, why, line=record.line, field=column, value=vid)
+            return None
+        if vid in self.first:
+            self.problems.add(
+                file, f"duplicate video id (first at {self.first[vid]})", line=record.line, field=column, value=vid
+            )
+            return None
+        self.first[vid] = f"{file}:{record.line}"
+        return vid
+
+
+def unknown_ids(
+    problems: ProblemList, file: str, records: Iterable[tuple[Record, str]], known: set[str], column: str, what: str
+) -> None:
+    for record, vid in records:
+        if vid not in known:
+            problems.add(file, f"no such video in {what}", line=record.line, field=column, value=vid)
