@@ -459,6 +459,304 @@ def variants() -> None:
 # ---------------------------------------------------------------- evaluation: score, compare, leaderboard (issue 3)
 
 
+def _stats_options(func: Any) -> Any:
+    """The options every scoring command shares: gold labels, resamples, interval, device, output form."""
+    options = [
+        click.option(
+            "--gold",
+            required=True,
+            type=click.Path(path_type=Path),
+            help="Gold labels: a CSV (video_id plus one value column, or video_id,score) or a prepared dataset dir.",
+        ),
+        click.option(
+            "--split",
+            type=click.Choice(["train", "dev", "test"]),
+            default=None,
+            help="With a dataset dir: the split to score against (default: every labelled video).",
+        ),
+        click.option("--target", default=None, help="Gold column (default: the dataset's first target / the CSV's)."),
+        click.option(
+            "--bootstrap",
+            "n_resamples",
+            type=click.IntRange(min=0),
+            default=10_000,
+            show_default=True,
+            help="Bootstrap resamples of the videos (0: Fisher intervals only).",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resamples."),
+        click.option(
+            "--confidence",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=0.95,
+            show_default=True,
+            help="Confidence level of the intervals.",
+        ),
+        click.option(
+            "--method",
+            type=click.Choice(["percentile", "bca", "fisher"]),
+            default="bca",
+            show_default=True,
+            help="Interval reported: bootstrap percentile, bootstrap BCa, or Fisher z (correlations).",
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(["auto", "cpu", "cuda"]),
+            default="auto",
+            show_default=True,
+            help="Where the bootstrap runs: a CUDA GPU through torch when present, else numpy.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _device(device: str) -> str:
+    from mediaeval_memo.evaluation.bootstrap import resolve_device
+
+    try:
+        return resolve_device(device)
+    except RuntimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from None
+
+
+def _stderr_progress(total: int, label: str) -> Any:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise. Use as a context manager."""
+    import contextlib
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextlib.contextmanager
+    def bar() -> Any:
+        progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            disable=not sys.stderr.isatty(),
+        )
+        with progress:
+            task = progress.add_task(label, total=total)
+            yield lambda k: progress.advance(task, k)
+
+    return bar()
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    import math
+
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _interval_text(iv: Any) -> str:
+    return "n/a" if iv is None else f"[{_fmt(iv.low)}, {_fmt(iv.high)}]"
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@_stats_options
+def score(
+    file: Path,
+    gold: Path,
+    split: str | None,
+    target: str | None,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    method: str,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Score a predictions FILE (video_id,score): Spearman (official), Pearson and MSE with confidence intervals.
+
+    Every number comes with a signature recording what produced it. Intervals: bootstrap over videos (percentile
+    or BCa) and, for the correlations, the Fisher z interval published tables use.
+    """
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mediaeval_memo.evaluation.score import METRIC_NAMES, load_gold, score_run
+
+    gold_labels = load_gold(gold, split, target)
+    total = n_resamples + (len(gold_labels.ids) if method == "bca" else 0)
+    with _stderr_progress(total, "bootstrap") as advance:
+        report = score_run(
+            file,
+            gold_labels,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            method=method,  # type: ignore[arg-type]
+            device=_device(device),
+            progress=advance,
+        )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    level = f"{confidence * 100:.10g}%"
+    table = Table(title=f"{file} against {gold_labels.source}, n = {report.n}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column(f"{level} CI")
+    table.add_column("method")
+    table.add_column(f"Fisher {level} CI")
+    for m, s in report.scores.items():
+        table.add_row(
+            METRIC_NAMES[m],
+            _fmt(s.value),
+            _interval_text(s.interval),
+            "n/a" if s.interval is None else s.interval.method,
+            _interval_text(s.intervals.get("fisher")),
+        )
+    console = Console(width=max(100, Console().width))
+    console.print(table)
+    for s in report.scores.values():
+        console.print(s.signature, highlight=False, soft_wrap=True)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_stats_options
+def compare(
+    files: tuple[Path, ...],
+    gold: Path,
+    split: str | None,
+    target: str | None,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    method: str,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Paired bootstrap comparison of two or more prediction FILES on the same gold labels.
+
+    Every run is scored on one shared resample matrix; for each pair: the Spearman difference, its interval and a
+    two-sided p-value (c + 1) / (B + 1). With more than two files, p-values are also Holm-adjusted over all pairs.
+    """
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mediaeval_memo.evaluation.score import compare_runs, load_gold
+
+    gold_labels = load_gold(gold, split, target)
+    total = n_resamples + (len(gold_labels.ids) if method == "bca" else 0)
+    with _stderr_progress(total, "paired bootstrap") as advance:
+        result = compare_runs(
+            files,
+            gold_labels,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            method=method,  # type: ignore[arg-type]
+            device=_device(device),
+            progress=advance,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    level = f"{confidence * 100:.10g}%"
+    table = Table(title=f"Paired comparison on {gold_labels.source}, n = {result.n}, B = {n_resamples}")
+    for name, justify in (("A", "left"), ("B", "left"), ("SRCC A", "right"), ("SRCC B", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("A - B", justify="right")
+    table.add_column(f"{level} CI ({method})")
+    table.add_column("p", justify="right")
+    if len(files) > 2:
+        table.add_column("p (Holm)", justify="right")
+    for p in result.pairs:
+        row = [p.a, p.b, _fmt(p.srcc_a), _fmt(p.srcc_b), _fmt(p.difference), _interval_text(p.interval)]
+        row.append(f"{p.p_value:.4g}")
+        if p.p_holm is not None:
+            row.append(f"{p.p_holm:.4g}")
+        table.add_row(*row)
+    console = Console(width=max(100, Console().width))
+    console.print(table)
+    for p in result.pairs:
+        console.print(f"{p.a} vs {p.b}: {p.signature}", highlight=False, soft_wrap=True)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_stats_options
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output prefix, e.g. leaderboards/dev: writes dev.md, dev.csv, dev.json, dev.png as asked.",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["md", "csv", "json"]),
+    multiple=True,
+    default=("md",),
+    show_default=True,
+    help="Table format to write (repeatable).",
+)
+@click.option("--plot", is_flag=True, help="Also write a PNG forest plot (Spearman and interval per run).")
+@click.option("--force", is_flag=True, help="Replace existing leaderboard files.")
+def leaderboard(
+    files: tuple[Path, ...],
+    gold: Path,
+    split: str | None,
+    target: str | None,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    method: str,
+    device: str,
+    as_json: bool,
+    out: Path,
+    formats: tuple[str, ...],
+    plot: bool,
+    force: bool,
+) -> None:
+    """Rank prediction FILES by Spearman with confidence intervals and write the table (and a forest plot)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mediaeval_memo.evaluation.leaderboard import build_leaderboard, render_json, write_leaderboard
+    from mediaeval_memo.evaluation.score import load_gold
+
+    gold_labels = load_gold(gold, split, target)
+    total = n_resamples + (len(gold_labels.ids) if method == "bca" else 0)
+    with _stderr_progress(total, "bootstrap") as advance:
+        board = build_leaderboard(
+            files,
+            gold_labels,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            method=method,  # type: ignore[arg-type]
+            device=_device(device),
+            progress=advance,
+        )
+    written = write_leaderboard(board, out, formats, plot=plot, force=force)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(render_json(board), nl=False)
+    else:
+        table = Table(title=f"Leaderboard on {gold_labels.source}, n = {board.n}")
+        for name, justify in (("rank", "right"), ("run", "left"), ("Spearman", "right"), (board.ci_label(), "left")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column("Pearson", justify="right")
+        table.add_column("MSE", justify="right")
+        for e in board.entries:
+            table.add_row(str(e.rank), e.name, _fmt(e.srcc), _interval_text(e.interval), _fmt(e.plcc), _fmt(e.mse, 5))
+        Console(width=max(100, Console().width)).print(table)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
 # ---------------------------------------------------------------- end of evaluation section
 
 

@@ -1,0 +1,418 @@
+"""Exact, fast bootstrap and jackknife of Spearman, Pearson and MSE over videos.
+
+A bootstrap resample of n videos is a vector of counts c (how often each video was drawn; they sum to N = n).
+Nothing is sorted per resample: with the items in a variable's sorted order, the cumulative sum S of the counts
+ends every tie group, and the T copies of a group share the average rank `S_end - (T - 1) / 2` (scipy's "average"
+ties). Spearman is the count-weighted Pearson of those ranks. Three identities keep it cheap and exact:
+
+- the mean rank of every resample is (N + 1) / 2, so twice the centred rank, `u = 2 S_end - T - N`, is an integer;
+- the weighted sum of squared centred ranks is (N^3 - sum T^3) / 12 (the classical tie correction), which is the
+  same for every variable without ties in the data (T is then the item's own count);
+- so Spearman = 3 * sum(c * u_gold * u_pred) / sqrt(D_gold * D_pred) with D = N^3 - sum T^3.
+
+All sums are integers, exact in int64 (and in float64 below 2^53, i.e. n up to about 200,000), so only the final
+division rounds: the values equal scipy's `spearmanr` on the explicit resample to the last bit or two.
+
+Matrices are laid out (items x resamples), so a permutation copies whole rows and the cumulative sum adds rows.
+Resamples are drawn on the CPU with numpy in fixed blocks of `DRAW_ROWS`, so they depend on the seed and n only,
+never on the chunking or the device; each chunk is scored on the CPU (numpy) or a CUDA GPU (torch). Pearson and MSE
+come from the same counts through one matrix product per chunk. The jackknife (for BCa) reuses the code with count
+vectors of ones and one zero.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Metric = Literal["srcc", "plcc", "mse"]
+METRICS: tuple[Metric, ...] = ("srcc", "plcc", "mse")
+Device = Literal["auto", "cpu", "cuda"]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+DRAW_ROWS = 16  # resamples per RNG call: fixed, so that the stream never depends on the chunk size
+DEFAULT_CHUNK_BYTES = 256 * 2**20
+_LIVE_ARRAYS = 12  # (n x rows) arrays alive at the peak of a chunk, for sizing chunks against the memory budget
+_CPU_MAX_ROWS = 32  # small chunks stay in cache; measured fastest on the CPU for n = 1500
+_INT32_MAX_N = 46_340  # c * u and T * T stay below 2^31 up to here
+
+
+@dataclass(frozen=True)
+class _RankPlan:
+    """How to rank one variable from counts: its sort order and tie groups, computed once per variable."""
+
+    order: Any  # item index at each sorted position; None when the items are already in sorted order
+    inverse: Any  # sorted position of each item (None with order)
+    group_end: Any  # last sorted position of each tie group; None when the variable has no ties
+    group_of: Any  # tie group of each sorted position (with ties)
+
+
+def _rank_plan(values: FloatArray) -> _RankPlan:
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.empty(len(values), dtype=bool)
+    starts[:1] = True
+    starts[1:] = ordered[1:] != ordered[:-1]
+    ties = not bool(starts.all())
+    identity = bool(np.array_equal(order, np.arange(len(values))))
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(values))
+    return _RankPlan(
+        order=None if identity else order,
+        inverse=None if identity else inverse,
+        group_end=np.flatnonzero(np.append(starts[1:], True)) if ties else None,
+        group_of=np.cumsum(starts) - 1 if ties else None,
+    )
+
+
+class _Backend:
+    """The array operations the scorer needs, on numpy (CPU) or torch (CUDA)."""
+
+    def __init__(self, device: str, n: int):
+        self.device = device
+        self.torch: Any = None
+        if device != "cpu":
+            import torch
+
+            self.torch = torch
+        self.int_dtype = np.int32 if n <= _INT32_MAX_N else np.int64
+
+    def asarray(self, a: np.ndarray) -> Any:
+        if self.torch is None:
+            return a
+        return self.torch.as_tensor(a, device=self.device)
+
+    def plan(self, plan: _RankPlan) -> _RankPlan:
+        if self.torch is None:
+            return plan
+        move = lambda a: None if a is None else self.asarray(np.asarray(a, dtype=np.int64))  # noqa: E731
+        return _RankPlan(
+            order=move(plan.order),
+            inverse=move(plan.inverse),
+            group_end=move(plan.group_end),
+            group_of=move(plan.group_of),
+        )
+
+    def counts(self, draws: npt.NDArray[np.int32], n: int) -> Any:
+        """(rows, n) drawn item indices -> (n, rows) integer counts, by one bincount over item * rows + row."""
+        rows = draws.shape[0]
+        if self.torch is None:
+            flat = draws.astype(np.intp)
+            flat *= rows
+            flat += np.arange(rows, dtype=np.intp)[:, None]
+            return np.bincount(flat.ravel(), minlength=rows * n).astype(self.int_dtype).reshape(n, rows)
+        torch = self.torch
+        flat = torch.as_tensor(draws, device=self.device).long()
+        flat *= rows
+        flat += torch.arange(rows, device=self.device)[:, None]
+        return torch.bincount(flat.ravel(), minlength=rows * n).reshape(n, rows)
+
+    def leave_one_out(self, start: int, stop: int, n: int) -> Any:
+        """Counts (n, stop - start) of the jackknife resamples that drop items start..stop-1."""
+        cols = np.arange(stop - start)
+        counts = np.ones((n, stop - start), dtype=self.int_dtype)
+        counts[start + cols, cols] = 0
+        return self.asarray(counts if self.torch is None else counts.astype(np.int64))
+
+    def ones(self, n: int) -> Any:
+        return self.asarray(np.ones((n, 1), dtype=self.int_dtype if self.torch is None else np.int64))
+
+    def cumsum(self, a: Any) -> Any:
+        if self.torch is None:
+            return np.cumsum(a, axis=0, dtype=a.dtype)
+        return self.torch.cumsum(a, 0)
+
+    def coldot(self, a: Any, b: Any) -> FloatArray:
+        """Column-wise sum of a * b, exactly (integer accumulation), as float64."""
+        if self.torch is None:
+            return np.einsum("ij,ij->j", a, b, dtype=np.int64).astype(np.float64)
+        return self.to_numpy((a * b).sum(0))
+
+    def weighted_sums(self, counts: Any, columns: Any) -> FloatArray:
+        """(rows, m): for every resample, the count-weighted sum of each of m value columns (n, m)."""
+        if self.torch is None:
+            return counts.T.astype(np.float64) @ columns
+        return self.to_numpy(counts.T.to(self.torch.float64) @ columns)
+
+    def to_numpy(self, a: Any) -> FloatArray:
+        if self.torch is None:
+            return np.asarray(a, dtype=np.float64)
+        return np.asarray(a.detach().to("cpu", dtype=self.torch.float64).numpy())
+
+
+def resolve_device(device: str = "auto") -> str:
+    """`auto` is `cuda` when torch is installed and sees a CUDA GPU, else `cpu` (numpy)."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
+    if device == "cpu":
+        return "cpu"
+    # Importing torch takes seconds: look for an NVIDIA driver before paying for it.
+    have_driver = Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi") is not None
+    if device == "auto" and (not have_driver or importlib.util.find_spec("torch") is None):
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA GPU")
+    return "cpu"
+
+
+class _Scorer:
+    """Scores count matrices for one gold vector and k prediction vectors that share the resamples."""
+
+    def __init__(self, gold: FloatArray, preds: Sequence[FloatArray], metrics: Sequence[Metric], backend: _Backend):
+        unknown = set(metrics) - set(METRICS)
+        if unknown:
+            raise ValueError(f"unknown metrics {sorted(unknown)}; available: {', '.join(METRICS)}")
+        self.metrics = tuple(m for m in METRICS if m in metrics)
+        self.backend = backend
+        self.k = len(preds)
+        self.gold_plan = backend.plan(_rank_plan(gold))
+        self.pred_plans = [backend.plan(_rank_plan(p)) for p in preds]
+        # Centre the raw values once so that the weighted moments lose no precision.
+        g = gold - gold.mean()
+        columns = [g, g * g]
+        for p in preds:
+            pc = p - p.mean()
+            columns += [pc, pc * pc, pc * g]
+        columns += [(p - gold) ** 2 for p in preds]
+        self.moments = backend.asarray(np.stack(columns, axis=1))
+
+    def _twice_centred_ranks(self, counts: Any, plan: _RankPlan, total: int) -> tuple[Any, Any, FloatArray | None]:
+        """u = 2 * (average rank - (N + 1) / 2) at every sorted position, the counts in sorted order, and the tie
+        term D = N^3 - sum T^3 when the variable has ties (None otherwise: it is then the same for every variable)."""
+        be = self.backend
+        in_order = counts if plan.order is None else counts[plan.order]
+        cum = be.cumsum(in_order)
+        if plan.group_end is None:
+            cum *= 2
+            cum -= in_order
+            cum -= total
+            return cum, in_order, None
+        end = cum[plan.group_end]
+        group_total = end.clone() if be.torch is not None else end.copy()
+        group_total[1:] -= end[:-1]
+        u = 2 * end - group_total - total
+        return u[plan.group_of], in_order, float(total) ** 3 - be.coldot(group_total * group_total, group_total)
+
+    def score(self, counts: Any, total: int) -> dict[Metric, FloatArray]:
+        """Per metric, a (k, rows) array of the statistic on each count vector (column) of `counts`."""
+        be = self.backend
+        out: dict[Metric, FloatArray] = {}
+        if "srcc" in self.metrics:
+            u_gold, _, d_gold = self._twice_centred_ranks(counts, self.gold_plan, total)
+            if self.gold_plan.inverse is not None:  # back to item order (replicates() sorts by gold: no-op there)
+                u_gold = u_gold[self.gold_plan.inverse]
+            d_no_ties = float(total) ** 3 - be.coldot(counts * counts, counts)
+            d_gold = d_no_ties if d_gold is None else d_gold
+            rows = []
+            for plan in self.pred_plans:
+                u_pred, counts_pred, d_pred = self._twice_centred_ranks(counts, plan, total)
+                # Cross term in the prediction's sorted order: bring the gold ranks there (one row gather).
+                u_gold_here = u_gold if plan.order is None else u_gold[plan.order]
+                cross = be.coldot(u_gold_here * counts_pred, u_pred)
+                d_pred = d_no_ties if d_pred is None else d_pred
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    rows.append(3.0 * cross / np.sqrt(d_gold * d_pred))
+            out["srcc"] = np.clip(np.stack(rows), -1.0, 1.0)  # rounding can step past +-1 by an ulp
+        if "plcc" in self.metrics or "mse" in self.metrics:
+            sums = be.weighted_sums(counts, self.moments) / total
+            g1, g2 = sums[:, 0], sums[:, 1]
+            if "plcc" in self.metrics:
+                plcc = []
+                for j in range(self.k):
+                    p1, p2, pg = sums[:, 2 + 3 * j], sums[:, 3 + 3 * j], sums[:, 4 + 3 * j]
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        plcc.append((pg - p1 * g1) / np.sqrt((p2 - p1 * p1) * (g2 - g1 * g1)))
+                out["plcc"] = np.clip(np.stack(plcc), -1.0, 1.0)
+            if "mse" in self.metrics:
+                out["mse"] = np.ascontiguousarray(sums[:, 2 + 3 * self.k :].T)
+        return out
+
+
+def _draw_blocks(n: int, n_resamples: int, seed: int) -> Iterator[npt.NDArray[np.int32]]:
+    rng = np.random.Generator(np.random.PCG64(seed))
+    for start in range(0, n_resamples, DRAW_ROWS):
+        yield rng.integers(0, n, size=(min(DRAW_ROWS, n_resamples - start), n), dtype=np.int32)
+
+
+def _rechunk(blocks: Iterable[npt.NDArray[np.int32]], rows: int) -> Iterator[npt.NDArray[np.int32]]:
+    pending: list[npt.NDArray[np.int32]] = []
+    have = 0
+    for block in blocks:
+        pending.append(block)
+        have += len(block)
+        while have >= rows:
+            joined = pending[0] if len(pending) == 1 else np.concatenate(pending)
+            yield joined[:rows]
+            rest = joined[rows:]
+            pending = [rest] if len(rest) else []
+            have = len(rest)
+    if have:
+        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+
+def default_threads() -> int:
+    """CPU threads for scoring chunks (numpy releases the GIL in the heavy loops): the usable cores, at most 4."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, usable))
+
+
+def _ordered_map(
+    func: Callable[[Any], dict[Metric, FloatArray]], items: Iterable[Any], threads: int
+) -> Iterator[tuple[Any, dict[Metric, FloatArray]]]:
+    """(item, func(item)) in the items' order, computed by `threads` workers with a bounded queue in flight;
+    the items (resample draws) are still produced one after another, so the random stream stays sequential."""
+    if threads <= 1:
+        for item in items:
+            yield item, func(item)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: deque[tuple[Any, Future[dict[Metric, FloatArray]]]] = deque()
+        for item in items:
+            pending.append((item, pool.submit(func, item)))
+            if len(pending) >= 2 * threads:
+                head, future = pending.popleft()
+                yield head, future.result()
+        while pending:
+            head, future = pending.popleft()
+            yield head, future.result()
+
+
+def chunk_rows(n: int, device: str, max_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    """Resamples scored at once: as many as the memory budget allows on a GPU, a cache-sized few on the CPU."""
+    budget = max(1, max_chunk_bytes // (_LIVE_ARRAYS * 8 * n))
+    return budget if device != "cpu" else min(budget, _CPU_MAX_ROWS)
+
+
+@dataclass(frozen=True)
+class Replicates:
+    """Statistics of k prediction vectors against one gold vector: estimates, bootstrap and jackknife values."""
+
+    metrics: tuple[Metric, ...]
+    estimate: dict[Metric, FloatArray]  # (k,)
+    bootstrap: dict[Metric, FloatArray]  # (k, B); resample b is the same for all k (paired)
+    jackknife: dict[Metric, FloatArray] | None  # (k, n), in the caller's item order
+    n: int
+    n_resamples: int
+    seed: int
+    device: str
+
+
+def count_statistics(
+    gold: npt.ArrayLike,
+    preds: Sequence[npt.ArrayLike],
+    counts: npt.ArrayLike,
+    metrics: Sequence[Metric] = METRICS,
+    device: str = "cpu",
+) -> dict[Metric, FloatArray]:
+    """The statistics on explicit count vectors (rows of `counts`, each summing to the same total)."""
+    g = np.asarray(gold, dtype=np.float64)
+    c = np.atleast_2d(np.asarray(counts))
+    if not np.issubdtype(c.dtype, np.integer) or np.any(c < 0):
+        raise ValueError("counts must be non-negative integers")
+    totals = c.sum(1)
+    if not np.all(totals == totals[0]):
+        raise ValueError("every count vector must have the same total")
+    backend = _Backend(resolve_device(device), len(g))
+    scorer = _Scorer(g, [np.asarray(p, dtype=np.float64) for p in preds], metrics, backend)
+    dtype = backend.int_dtype if backend.torch is None else np.int64
+    return scorer.score(backend.asarray(np.ascontiguousarray(c.T, dtype=dtype)), int(totals[0]))
+
+
+def replicates(
+    gold: npt.ArrayLike,
+    preds: Sequence[npt.ArrayLike],
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    metrics: Sequence[Metric] = METRICS,
+    jackknife: bool = True,
+    device: str = "auto",
+    max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Replicates:
+    """Point estimates, paired bootstrap replicates and (optionally) jackknife values for each prediction vector.
+
+    Every prediction vector is scored on the same resamples, so differences between them are paired. The items are
+    put in a canonical order (gold value, then the caller's order) before drawing, so the same data and seed give
+    the same resamples whatever the chunk size, thread count or device. `threads` (CPU only) defaults to
+    `default_threads()`. `progress` gets the number of resamples (and jackknife
+    values) finished after each chunk; the total is n_resamples + n with the jackknife.
+    """
+    g = np.asarray(gold, dtype=np.float64)
+    ps = [np.asarray(p, dtype=np.float64) for p in preds]
+    n = len(g)
+    if g.ndim != 1 or n < 3:
+        raise ValueError(f"need a 1-d gold vector of at least 3 videos, got shape {g.shape}")
+    if not ps or any(p.shape != g.shape for p in ps):
+        raise ValueError("need at least one prediction vector, each of the gold vector's length")
+    if not (np.all(np.isfinite(g)) and all(np.all(np.isfinite(p)) for p in ps)):
+        raise ValueError("gold and predictions must be finite")
+    if n_resamples < 0:
+        raise ValueError("n_resamples must be >= 0")
+    canonical = np.argsort(g, kind="stable")
+    g = g[canonical]
+    ps = [p[canonical] for p in ps]
+    dev = resolve_device(device)
+    backend = _Backend(dev, n)
+    scorer = _Scorer(g, ps, metrics, backend)
+    estimate = {m: v[:, 0] for m, v in scorer.score(backend.ones(n), n).items()}
+    rows = chunk_rows(n, dev, max_chunk_bytes)
+
+    parts: dict[Metric, list[FloatArray]] = {m: [] for m in scorer.metrics}
+    workers = 1 if dev != "cpu" else (threads or default_threads())
+
+    def resampled(draws: npt.NDArray[np.int32]) -> dict[Metric, FloatArray]:
+        return scorer.score(backend.counts(draws, n), n)
+
+    def left_out(span: tuple[int, int]) -> dict[Metric, FloatArray]:
+        return scorer.score(backend.leave_one_out(span[0], span[1], n), n - 1)
+
+    chunks = _rechunk(_draw_blocks(n, n_resamples, seed), rows)
+    for draws, scored in _ordered_map(resampled, chunks, workers):
+        for m, v in scored.items():
+            parts[m].append(v)
+        if progress is not None:
+            progress(len(draws))
+    boot = {m: np.concatenate(v, axis=1) if v else np.empty((len(ps), 0)) for m, v in parts.items()}
+
+    jack: dict[Metric, FloatArray] | None = None
+    if jackknife:
+        jparts: dict[Metric, list[FloatArray]] = {m: [] for m in scorer.metrics}
+        spans = [(start, min(n, start + rows)) for start in range(0, n, rows)]
+        for (start, stop), scored in _ordered_map(left_out, spans, workers):
+            for m, v in scored.items():
+                jparts[m].append(v)
+            if progress is not None:
+                progress(stop - start)
+        jack = {}
+        for m, pieces in jparts.items():
+            values = np.concatenate(pieces, axis=1)
+            restored = np.empty_like(values)
+            restored[:, canonical] = values  # back from the canonical order to the caller's
+            jack[m] = restored
+    return Replicates(
+        metrics=scorer.metrics,
+        estimate=estimate,
+        bootstrap=boot,
+        jackknife=jack,
+        n=n,
+        n_resamples=n_resamples,
+        seed=seed,
+        device=dev,
+    )

@@ -1,0 +1,233 @@
+"""Leaderboards: runs ranked by Spearman with confidence intervals, as Markdown, CSV or JSON, and a forest plot.
+
+All runs are scored on one shared resample matrix, so their intervals come from the same resamples of the videos.
+Files are written atomically beside each other: `<out>.md`, `<out>.csv`, `<out>.json`, `<out>.png`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mediaeval_memo.errors import InputError, Problem
+from mediaeval_memo.evaluation.bootstrap import replicates
+from mediaeval_memo.evaluation.ci import Interval, Method
+from mediaeval_memo.evaluation.score import (
+    Gold,
+    check_gold_varies,
+    check_method,
+    headline_interval,
+    load_run,
+    metric_intervals,
+    run_names,
+    signature,
+)
+from mediaeval_memo.io import atomic_path, atomic_write_text
+
+Format = Literal["md", "csv", "json"]
+FORMATS: tuple[Format, ...] = ("md", "csv", "json")
+METHOD_LABELS = {"percentile": "percentile", "bca": "BCa", "fisher": "Fisher z"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    rank: int
+    name: str
+    path: str
+    srcc: float
+    interval: Interval | None
+    plcc: float
+    mse: float
+    signature: str
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    entries: list[Entry]
+    gold: Gold
+    n: int
+    n_resamples: int
+    seed: int
+    method: Method
+    confidence: float
+
+    def ci_label(self) -> str:
+        iv = next((e.interval for e in self.entries if e.interval is not None), None)
+        return "CI" if iv is None else f"{iv.confidence * 100:.10g}% CI ({METHOD_LABELS[iv.method]})"
+
+
+def build_leaderboard(
+    paths: Sequence[str | Path],
+    gold: Gold,
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    method: Method = "bca",
+    device: str = "auto",
+    progress: Callable[[int], None] | None = None,
+) -> Leaderboard:
+    """Score every run on shared resamples and rank them by Spearman (ties by name)."""
+    if not paths:
+        raise InputError(Problem("FILES", "a leaderboard needs at least one prediction file"))
+    check_method(method, n_resamples)
+    check_gold_varies(gold)
+    ps = [Path(p) for p in paths]
+    runs = [load_run(p, gold, name) for p, name in zip(ps, run_names(ps), strict=True)]
+    reps = replicates(
+        gold.values,
+        [r.values for r in runs],
+        n_resamples=n_resamples,
+        seed=seed,
+        jackknife=method == "bca",
+        device=device,
+        progress=progress,
+    )
+    n = len(gold.ids)
+    rows = []
+    for j, run in enumerate(runs):
+        interval = headline_interval(metric_intervals(reps, "srcc", j, confidence, n), method)
+        srcc = float(reps.estimate["srcc"][j])
+        sig = signature("srcc", n, interval, seed, n_resamples, gold=gold.digest, pred=run.digest)
+        rows.append((srcc, run, interval, float(reps.estimate["plcc"][j]), float(reps.estimate["mse"][j]), sig))
+    rows.sort(key=lambda r: (-r[0] if math.isfinite(r[0]) else math.inf, r[1].name))
+    entries = [
+        Entry(rank, run.name, str(run.path), srcc, iv, plcc, mse, sig)
+        for rank, (srcc, run, iv, plcc, mse, sig) in enumerate(rows, start=1)
+    ]
+    return Leaderboard(entries, gold, n, n_resamples, seed, method, confidence)
+
+
+def _f(x: float | None, digits: int = 4) -> str:
+    return "" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def to_records(board: Leaderboard) -> list[dict[str, Any]]:
+    return [
+        {
+            "rank": e.rank,
+            "run": e.name,
+            "srcc": e.srcc,
+            "ci_low": None if e.interval is None else e.interval.low,
+            "ci_high": None if e.interval is None else e.interval.high,
+            "plcc": e.plcc,
+            "mse": e.mse,
+            "n": board.n,
+            "path": e.path,
+            "signature": e.signature,
+        }
+        for e in board.entries
+    ]
+
+
+def render_markdown(board: Leaderboard) -> str:
+    lines = [
+        f"| rank | run | Spearman | {board.ci_label()} | Pearson | MSE |",
+        "|---:|---|---:|---|---:|---:|",
+    ]
+    for e in board.entries:
+        ci = "" if e.interval is None else f"[{_f(e.interval.low)}, {_f(e.interval.high)}]"
+        lines.append(f"| {e.rank} | {e.name} | {_f(e.srcc)} | {ci} | {_f(e.plcc)} | {_f(e.mse, 5)} |")
+    lines += ["", f"Gold: {board.gold.source}, n = {board.n}. Signatures:", ""]
+    lines += [f"- {e.name}: `{e.signature}`" for e in board.entries]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(board: Leaderboard) -> str:
+    buf = io.StringIO()
+    records = to_records(board)
+    fields = ["rank", "run", "srcc", "ci_low", "ci_high", "plcc", "mse", "n", "path", "signature"]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        writer.writerow(
+            {k: ("" if r[k] is None else (f"{r[k]:.10g}" if isinstance(r[k], float) else r[k])) for k in fields}
+        )
+    return buf.getvalue()
+
+
+def render_json(board: Leaderboard) -> str:
+    data = {
+        "gold": board.gold.source,
+        "n": board.n,
+        "bootstrap": board.n_resamples,
+        "seed": board.seed,
+        "method": board.method,
+        "confidence": board.confidence,
+        "runs": [
+            {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+            for r in to_records(board)
+        ],
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+RENDERERS: dict[Format, Callable[[Leaderboard], str]] = {"md": render_markdown, "csv": render_csv, "json": render_json}
+
+
+def output_prefix(out: str | Path) -> Path:
+    """`leaderboards/NAME` (a trailing .md/.csv/.json/.png is dropped: every format is written beside it)."""
+    out = Path(out)
+    return out.with_suffix("") if out.suffix.lstrip(".") in (*FORMATS, "png") else out
+
+
+def write_leaderboard(
+    board: Leaderboard, out: str | Path, formats: Sequence[Format] = ("md",), *, plot: bool = False, force: bool = True
+) -> list[Path]:
+    """Write the table in each format (and the forest plot) next to `out`; returns the paths written."""
+    prefix = output_prefix(out)
+    targets = [prefix.with_name(f"{prefix.name}.{fmt}") for fmt in formats]
+    if plot:
+        targets.append(prefix.with_name(f"{prefix.name}.png"))
+    existing = [t for t in targets if t.exists()]
+    if existing and not force:
+        raise InputError([Problem(str(t), "exists; pass --force to replace it") for t in existing])
+    written = [atomic_write_text(t, RENDERERS[fmt](board)) for t, fmt in zip(targets, formats, strict=False)]
+    if plot:
+        written.append(forest_plot(board, targets[-1]))
+    return written
+
+
+def forest_plot(board: Leaderboard, path: str | Path) -> Path:
+    """A PNG with one row per run (best on top): the Spearman estimate and its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = board.entries
+    k = len(entries)
+    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.45 * k))
+    ys = list(range(k))[::-1]
+    for y, e in zip(ys, entries, strict=True):
+        iv = e.interval
+        if iv is not None and math.isfinite(iv.low) and math.isfinite(iv.high):
+            ax.plot([iv.low, iv.high], [y, y], color="#3b6ea5", linewidth=2.2, solid_capstyle="butt")
+            ax.plot([iv.low, iv.low], [y - 0.15, y + 0.15], color="#3b6ea5", linewidth=1.2)
+            ax.plot([iv.high, iv.high], [y - 0.15, y + 0.15], color="#3b6ea5", linewidth=1.2)
+            text = f"{e.srcc:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
+        else:
+            text = f"{e.srcc:.3f}"
+        ax.plot([e.srcc], [y], marker="D", color="#1d3557", markersize=6, zorder=3)
+        ax.annotate(text, xy=(1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=9)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{e.rank}. {e.name}" for e in entries])
+    ax.set_ylim(-0.7, k - 0.3)
+    ax.set_xlabel(f"Spearman's rank correlation, {board.ci_label()}")
+    ax.set_title(f"n = {board.n} videos, {board.n_resamples} bootstrap resamples, seed {board.seed}", fontsize=10)
+    ax.grid(axis="x", color="#dddddd", linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return path
