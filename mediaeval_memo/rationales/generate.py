@@ -3,6 +3,7 @@
 Fold k's rationales cover the videos of the outer folds (train and validation parts of fold k alike), with
 exemplars from fold k's training part only; fold `all` covers every video (test included) with exemplars from all
 labelled videos. A model fitted for fold k therefore reads rationales that never quote a score of fold k.
+The texts also land in the item table as columns `rationale_<fold>`, ready for `memo features text`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
 from mediaeval_memo.errors import InputError, Problem
+from mediaeval_memo.io import atomic_path
 from mediaeval_memo.rationales.aspects import AspectSet, load_aspects
 from mediaeval_memo.rationales.backends import Backend, GenerationSettings
 from mediaeval_memo.rationales.cache import RationaleCache, RationaleRecord
@@ -149,4 +151,21 @@ def generate_rationales(
         run.generated += len(batch)
         if progress:
             progress(run.total, len(jobs))
+    write_rationale_columns(dataset, cache, backend.model, labels)
     return run
+
+
+def rationale_column(fold: str) -> str:
+    return f"rationale_{fold}"
+
+
+def write_rationale_columns(dataset: PreparedDataset, cache: RationaleCache, model: str, folds: Sequence[str]) -> None:
+    """Copy the rationales of `model` into the item table as text columns `rationale_<fold>` ('' where a video has
+    none for that fold), so that `memo features text --field rationale_<fold>` embeds them like any text field."""
+    latest = {(r.video_id, r.fold): r.text for r in cache.records if r.model == model}
+    items = dataset.items.copy()
+    for fold in folds:
+        items[rationale_column(fold)] = [latest.get((str(v), fold), "") for v in items["video_id"]]
+    with atomic_path(dataset.root / ITEMS_FILE) as tmp:
+        items.reset_index(drop=True).to_parquet(tmp, index=False)
+    dataset.items = items

