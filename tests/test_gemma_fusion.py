@@ -99,6 +99,18 @@ def test_cli_flow_on_the_videm_sample_for_both_targets(sample_videm: Path, tmp_p
         assert preds["video_id"].tolist() == test_ids
         assert preds["score"].between(0, 1).all()
         assert preds_path.read_bytes() == (out / "predictions_test.csv").read_bytes()
+        challenge = {"memorability_score": "2.1", "brand_memorability": "2.2"}[target]
+        package = ["package", "--predictions", str(preds_path), "--team", "memo", "--subtask", challenge]
+        result = runner.invoke(
+            cli, [*package, "--run", "1", "--data", str(data), "--out", str(tmp_path / "submissions")]
+        )
+        assert result.exit_code == 0, result.output
+    runs = sorted((tmp_path / "submissions").glob("*.csv"))
+    assert [r.name for r in runs] == ["me25mem_memo_subtask2.1_run1.csv", "me25mem_memo_subtask2.2_run1.csv"]
+    result = runner.invoke(cli, ["validate", *map(str, runs), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    header = runs[1].read_text(encoding="utf-8").splitlines()[0]
+    assert header == "video_id,brand_memorability"
 
 
 def _fit(videm: Path, fold: int | None, **overrides: object) -> tuple[PreparedDataset, GemmaFusionModel]:
