@@ -295,3 +295,60 @@ def test_cli_rationales_errors(videm: Path, tmp_path: Path) -> None:
     assert result.output == f"error: {bad}: aspects: expected a non-empty list of {{id, label, definition}}\n"
     result = runner.invoke(cli, ["rationales", "--data", str(videm), "--llm", "x", "--field-weight", "title"])
     assert result.exit_code == 2
+
+
+def test_sigkill_mid_run_then_resume_generates_only_the_rest(videm: Path) -> None:
+    """A real kill: `memo rationales` in a subprocess is SIGKILLed while a batch is in flight; the re-run keeps
+    every finished batch and generates only the rest, ending with one record per (video, fold)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    release = threading.Event()
+    served = {"n": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            served["n"] += 1
+            if served["n"] > 8 and not release.is_set():
+                release.wait(60)  # the third batch hangs until the client is dead
+            data = json.dumps({"choices": [{"message": {"content": f"r{len(body['messages'][0]['content'])}"}}]})
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    args = ["rationales", "--data", str(videm), "--llm", url, "--llm-model", "m", "--fold", "all", "--batch-size", "4"]
+    cache = videm / "rationales" / "rationales.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "mediaeval_memo", *args], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (cache.is_file() and len(read_jsonl(cache)) >= 8) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert len(read_jsonl(cache)) == 8
+    result = CliRunner().invoke(cli, args)
+    server.shutdown()
+    server.server_close()
+    assert result.exit_code == 0, result.output
+    n = len(PreparedDataset.load(videm).items)
+    assert f"{n} rationales for folds all: {n - 8} generated, 8 from the cache" in result.output
+    keys = [(r["video_id"], r["fold"]) for r in read_jsonl(cache)]
+    assert len(keys) == len(set(keys)) == n
