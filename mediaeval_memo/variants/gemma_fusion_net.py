@@ -47,7 +47,8 @@ def load_backbone(name_or_path: str, quantization: str = "none", device: str | N
     if is_tiny_gemma3(name_or_path):
         lm, tokenizer = tiny_gemma3_causal_lm()
         if quantization == "none":
-            return lm.model, tokenizer
+            cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+            return (lm.model.to(device or "cuda") if cuda else lm.model), tokenizer
         # The real 4-bit path goes through from_pretrained, so the toy model takes it too.
         with tempfile.TemporaryDirectory(prefix="tiny-gemma3-") as tmp:
             lm.model.save_pretrained(tmp)
@@ -185,8 +186,11 @@ class GemmaFusionNet(nn.Module):
         mask = torch.cat([attention_mask[:, :1], ones, attention_mask[:, 1:]], dim=1)
         hidden = self.backbone(inputs_embeds=inputs, attention_mask=mask).last_hidden_state
         pooled = self.pool(hidden, mask) if self.pool is not None else mean_pool(hidden, mask)
-        pooled = pooled.to(torch.float32)
-        return torch.sigmoid(torch.cat([self.heads[t](pooled) for t in self.targets], dim=-1))
+        # Heads run in fp32 even under bf16 autocast: bf16 scores have ~3 significant digits, and the ties they
+        # create cost Spearman (the metric) directly.
+        with torch.autocast(pooled.device.type, enabled=False):
+            pooled = pooled.to(torch.float32)
+            return torch.sigmoid(torch.cat([self.heads[t](pooled) for t in self.targets], dim=-1))
 
 
 def pairwise_ranking_loss(scores: torch.Tensor, targets: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
