@@ -295,6 +295,10 @@ def test_cli_rationales_errors(videm: Path, tmp_path: Path) -> None:
     assert result.output == f"error: {bad}: aspects: expected a non-empty list of {{id, label, definition}}\n"
     result = runner.invoke(cli, ["rationales", "--data", str(videm), "--llm", "x", "--field-weight", "title"])
     assert result.exit_code == 2
+    endpoint = ["rationales", "--data", str(videm), "--llm", "http://127.0.0.1:9/v1", "--llm-model", "m"]
+    result = runner.invoke(cli, [*endpoint, "--field-weight", "title=-1"])
+    assert result.exit_code == 1
+    assert result.output == "error: command line: --field-weight title -1.0: weights must be finite and >= 0\n"
 
 
 def test_sigkill_mid_run_then_resume_generates_only_the_rest(videm: Path) -> None:

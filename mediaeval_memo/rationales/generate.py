@@ -27,7 +27,7 @@ from mediaeval_memo.rationales.retrieval import (
     RetrievalSettings,
     candidate_pool,
     choose_exemplars,
-    similarity_matrix,
+    similarity,
 )
 
 RATIONALES_FILE = Path("rationales") / "rationales.jsonl"
@@ -91,7 +91,7 @@ def plan_jobs(
     targets = dataset.targets
     if not targets:
         raise InputError(Problem(str(dataset.root / "manifest.json"), "the dataset has no target column"))
-    sim = similarity_matrix(dataset, retrieval, embed)
+    sim = similarity(dataset, retrieval, embed)
     items = dataset.items.reset_index(drop=True)
     ids = items["video_id"].astype(str).to_numpy()
     row_of = {v: i for i, v in enumerate(ids)}

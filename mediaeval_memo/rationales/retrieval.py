@@ -77,15 +77,32 @@ class RetrievalSettings:
     exclude_same_group: bool = True
 
 
-def similarity_matrix(
-    dataset: PreparedDataset, settings: RetrievalSettings, embed: Embedder | None = None
-) -> np.ndarray:
-    """Items x items weighted cosine similarity over the text fields the dataset has."""
+class Similarity:
+    """Weighted mean of per-field cosine similarities; rows are computed on demand, so 10,000 items need no
+    10,000 x 10,000 matrix."""
+
+    def __init__(self, embeddings: Mapping[str, np.ndarray], weights: Mapping[str, float]):
+        self.embeddings = {f: embeddings[f] for f in sorted(embeddings)}
+        self.weights = {f: float(weights[f]) for f in self.embeddings}
+        self.total = sum(self.weights.values())
+
+    def row(self, query: int, candidates: np.ndarray) -> np.ndarray:
+        """Similarity of item `query` to each item in `candidates` (row indices)."""
+        out = np.zeros(len(candidates), dtype=np.float64)
+        for field, e in self.embeddings.items():
+            out += self.weights[field] * (e[candidates] @ e[query]).astype(np.float64)
+        return out / self.total
+
+
+def similarity(dataset: PreparedDataset, settings: RetrievalSettings, embed: Embedder | None = None) -> Similarity:
+    """Item similarity over the text fields the dataset has, with the settings' weights."""
     weights = dict(settings.field_weights if settings.field_weights is not None else DEFAULT_FIELD_WEIGHTS)
     bad = {f: w for f, w in weights.items() if not np.isfinite(w) or w < 0}
     if bad:
         field, weight = next(iter(bad.items()))
-        raise InputError(Problem("--field-weights", "weights must be finite and >= 0", field=field, value=weight))
+        raise InputError(
+            Problem("command line", "weights must be finite and >= 0", field=f"--field-weight {field}", value=weight)
+        )
     rows = dataset.items.to_dict("records")
     # A field the dataset lacks, or has only empty (VIDEM's captions), carries no similarity.
     used = {
@@ -101,12 +118,7 @@ def similarity_matrix(
                 field="field_weights",
             )
         )
-    n = len(dataset.items)
-    sim = np.zeros((n, n), dtype=np.float64)
-    for field, weight in sorted(used.items()):
-        e = field_embeddings(dataset, field, settings.encoder, embed)
-        sim += weight * (e @ e.T)
-    return sim / sum(used.values())
+    return Similarity({f: field_embeddings(dataset, f, settings.encoder, embed) for f in used}, used)
 
 
 def candidate_pool(dataset: PreparedDataset, fold: str, targets: Sequence[str]) -> list[str]:
@@ -124,7 +136,7 @@ def candidate_pool(dataset: PreparedDataset, fold: str, targets: Sequence[str]) 
 
 
 def choose_exemplars(
-    query: int, pool: np.ndarray, sim: np.ndarray, groups: np.ndarray, k: int, exclude_same_group: bool
+    query: int, pool: np.ndarray, sim: Similarity, groups: np.ndarray, k: int, exclude_same_group: bool
 ) -> list[int]:
     """Row indices of the `k` most similar pool members (ties broken by row index, so the choice is stable)."""
     keep = pool[pool != query]
@@ -132,5 +144,5 @@ def choose_exemplars(
         keep = keep[groups[keep] != groups[query]]
     if keep.size == 0 or k == 0:
         return []
-    order = np.lexsort((keep, -sim[query, keep]))
+    order = np.lexsort((keep, -sim.row(query, keep)))
     return [int(i) for i in keep[order[:k]]]
