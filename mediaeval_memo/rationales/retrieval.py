@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.errors import InputError, Problem
+from mediaeval_memo.errors import InputError, Problem, ProblemList
 from mediaeval_memo.features.store import has_block, load_block, signature_name, write_block
 from mediaeval_memo.rationales.prompt import field_text
 
@@ -76,6 +76,17 @@ class RetrievalSettings:
     field_weights: Mapping[str, float] | None = None
     exclude_same_group: bool = True
 
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        if self.k < 0:
+            problems.add("command line", "must be >= 0", field="--exemplars", value=self.k)
+        for field, weight in (self.field_weights or {}).items():
+            if not np.isfinite(weight) or weight < 0:
+                problems.add(
+                    "command line", "weights must be finite and >= 0", field=f"--field-weight {field}", value=weight
+                )
+        problems.raise_if_any()
+
 
 class Similarity:
     """Weighted mean of per-field cosine similarities; rows are computed on demand, so 10,000 items need no
@@ -97,12 +108,6 @@ class Similarity:
 def similarity(dataset: PreparedDataset, settings: RetrievalSettings, embed: Embedder | None = None) -> Similarity:
     """Item similarity over the text fields the dataset has, with the settings' weights."""
     weights = dict(settings.field_weights if settings.field_weights is not None else DEFAULT_FIELD_WEIGHTS)
-    bad = {f: w for f, w in weights.items() if not np.isfinite(w) or w < 0}
-    if bad:
-        field, weight = next(iter(bad.items()))
-        raise InputError(
-            Problem("command line", "weights must be finite and >= 0", field=f"--field-weight {field}", value=weight)
-        )
     rows = dataset.items.to_dict("records")
     # A field the dataset lacks, or has only empty (VIDEM's captions), carries no similarity.
     used = {
