@@ -473,6 +473,20 @@ def _overrides(pairs: tuple[str, ...], **flags: object) -> dict[str, object]:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same config and data).")
 @click.option("--force", is_flag=True, help="Replace whatever run --out holds.")
 @click.option("--help-config", is_flag=True, help="List the variant's config fields with their help and exit.")
+@click.option(
+    "--report-to",
+    type=click.Choice(["none", "tensorboard", "wandb", "mlflow"]),
+    default=None,
+    help="Experiment tracker for neural variants (through accelerate; default none).",
+)
+@click.option(
+    "--grid",
+    "grid_specs",
+    multiple=True,
+    metavar="KEY=V1,V2",
+    help="Cross-validate every combination of these values (repeatable; e.g. r=16,32 alpha=64,256); writes "
+    "grid.csv and a heatmap grid.png of mean Spearman.",
+)
 def train(
     variant: str,
     data_dir: Path,
@@ -489,6 +503,8 @@ def train(
     resume: bool,
     force: bool,
     help_config: bool,
+    report_to: str | None,
+    grid_specs: tuple[str, ...],
 ) -> None:
     """Train run VARIANT with cross-validation, then a final model on all labelled videos.
 
@@ -504,7 +520,18 @@ def train(
         for name, tp, default, text in config_fields(get_variant(variant).Config):
             click.echo(f"{name} ({getattr(tp, '__name__', tp)}, default {default!r}): {text}")
         return
-    overrides = _overrides(pairs, target=target, seed=seed, model=model_name, max_steps=max_steps, head=head)
+    overrides = _overrides(
+        pairs, target=target, seed=seed, model=model_name, max_steps=max_steps, head=head, report_to=report_to
+    )
+    if grid_specs:
+        from mediaeval_memo.variants.grid import run_grid
+
+        grid = run_grid(
+            variant, data_dir, out, grid_specs, recipe, overrides, folds=folds, resume=resume, force=force,
+            log=lambda m: click.echo(m, err=True),
+        )  # fmt: skip
+        click.echo(f"grid: {grid.csv}  heatmap: {grid.heatmap}")
+        return
     result = run_train(
         variant,
         data_dir,
@@ -534,8 +561,30 @@ def train(
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Prepared dataset.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "dev", "test"]))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions CSV to write.")
-def predict(model_dir: Path, data_dir: Path, split: str, out: Path) -> None:
+@click.option(
+    "--zero-shot",
+    is_flag=True,
+    help="qwen-vl without training: --model is a model name or path, the paper's prompt as is; reports the "
+    "rate of invalid answers.",
+)
+@click.option("--head", default=None, help="With --zero-shot: generate (default) or expected.")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="With --zero-shot: a qwen-vl config field.")
+def predict(
+    model_dir: Path, data_dir: Path, split: str, out: Path, zero_shot: bool, head: str | None, pairs: tuple[str, ...]
+) -> None:
     """Score a split of a prepared dataset with a trained model (writes video_id,score)."""
+    if zero_shot:
+        from mediaeval_memo.variants.qwen_vl import predict_zero_shot
+
+        result = predict_zero_shot(str(model_dir), data_dir, split, out, _overrides(pairs, head=head))
+        if result.invalid_rate is not None:
+            click.echo(f"invalid answers: {result.invalid_rate:.1%} (replaced by the labelled mean)")
+        if result.srcc is not None:
+            click.echo(f"Spearman on {split}: {result.srcc:.4f}  error analysis: {result.analysis}")
+        click.echo(f"wrote {result.predictions}")
+        return
+    if head is not None or pairs:
+        raise click.UsageError("--head and --set apply to --zero-shot only")
     from mediaeval_memo.variants.runner import predict as run_predict
 
     path = run_predict(model_dir, data_dir, split, out)

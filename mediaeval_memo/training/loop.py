@@ -125,12 +125,21 @@ def lr_lambda(config: TrainerConfig, total_steps: int) -> Callable[[int], float]
 
 
 def enable_gradient_checkpointing(model: nn.Module) -> None:
-    """Turn on non-reentrant activation checkpointing in the (first) transformers model inside `model`."""
+    """Turn on non-reentrant activation checkpointing in the (first) transformers model inside `model`.
+
+    Non-reentrant checkpointing needs no input that requires grad, so frozen embeddings and cached visual tokens
+    work as they are. transformers >= 5.2x names it activation_checkpointing_enable; older ones only have the
+    gradient_ spelling.
+    """
     for module in model.modules():
-        enable = getattr(module, "gradient_checkpointing_enable", None)
-        if callable(enable) and getattr(module, "supports_gradient_checkpointing", True):
-            enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            return
+        if not getattr(type(module), "supports_gradient_checkpointing", False):
+            continue
+        kwargs = {"use_reentrant": False}
+        if callable(getattr(type(module), "activation_checkpointing_enable", None)):
+            module.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)  # type: ignore[operator]
+        else:
+            module.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)  # type: ignore[operator]
+        return
 
 
 def make_accelerator(config: TrainerConfig, workdir: Path) -> Accelerator:

@@ -17,6 +17,14 @@ from torch import nn
 from mediaeval_memo.training.config import LoraConfig
 
 
+class LoraTargetError(ValueError):
+    """`lora_targets` matched no linear layer; `existing` lists some names that exist, to write a better regex."""
+
+    def __init__(self, pattern: str, existing: list[str]):
+        self.pattern, self.existing = pattern, existing
+        super().__init__(f"lora_targets {pattern!r} matches no linear layer; some that exist: {existing[:4]}")
+
+
 def quantization_config(skip_modules: Sequence[str] = ()) -> Any:
     """transformers' BitsAndBytesConfig for QLoRA: NF4, double quantization, bf16 compute, `skip_modules` kept.
 
@@ -32,6 +40,45 @@ def quantization_config(skip_modules: Sequence[str] = ()) -> Any:
         bnb_4bit_compute_dtype=torch.bfloat16,
         llm_int8_skip_modules=list(skip_modules),
     )
+
+
+def quantize_in_place(model: nn.Module, keep: str = r"(model\.visual|visual)\b.*|lm_head") -> int:
+    """Swap every nn.Linear whose name does not match `keep` for a bitsandbytes NF4 Linear4bit (double quant,
+    bf16 compute), on the layer's own device; returns how many were swapped.
+
+    `from_pretrained(..., quantization_config=quantization_config(...))` is how checkpoints are loaded; this does
+    the same to a model built in memory (random-shape benchmark models) without writing it to disk first.
+    """
+    import re
+
+    import bitsandbytes as bnb
+
+    pattern = re.compile(keep)
+    targets = [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and not pattern.fullmatch(name)
+    ]
+    for name, linear in targets:
+        parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+        device = linear.weight.device
+        q = bnb.nn.Linear4bit(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            compute_dtype=torch.bfloat16,
+            compress_statistics=True,
+            quant_type="nf4",
+            device="meta",
+        )
+        q.weight = bnb.nn.Params4bit(
+            linear.weight.data, requires_grad=False, compress_statistics=True, quant_type="nf4"
+        )
+        if linear.bias is not None:
+            q.bias = nn.Parameter(linear.bias.data, requires_grad=False)
+        setattr(parent, name.rpartition(".")[2], q.to(device))
+        del linear
+    return len(targets)
 
 
 def fix_bitsandbytes_cpu(model: nn.Module) -> int:
@@ -57,7 +104,7 @@ def add_lora(model: nn.Module, config: LoraConfig, modules_to_save: Sequence[str
     """Freeze `model` and wrap it with LoRA adapters on the linear layers matching `config.lora_targets`.
 
     `modules_to_save` names extra modules (a regression head) that stay fully trainable and are saved with the
-    adapters. Raises ValueError when the regex matches no linear layer, naming a few that exist.
+    adapters. Raises LoraTargetError (a ValueError) when the regex matches no linear layer.
     """
     import re
 
@@ -67,8 +114,7 @@ def add_lora(model: nn.Module, config: LoraConfig, modules_to_save: Sequence[str
     pattern = re.compile(config.lora_targets)
     matched = [name for name, m in model.named_modules() if _is_linear(m) and pattern.fullmatch(name)]
     if not matched:
-        linear = [name for name, m in model.named_modules() if _is_linear(m)]
-        raise ValueError(f"lora_targets {config.lora_targets!r} matches no linear layer; some that exist: {linear[:4]}")
+        raise LoraTargetError(config.lora_targets, [name for name, m in model.named_modules() if _is_linear(m)])
     peft_config = PeftLoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,

@@ -15,6 +15,7 @@ from mediaeval_memo.variants.base import Variant
 REGISTRY: dict[str, str] = {
     "gbt": "mediaeval_memo.variants.gbt:GBTVariant",
     "gemma-fusion": "mediaeval_memo.variants.gemma_fusion:GemmaFusion",
+    "qwen-vl": "mediaeval_memo.variants.qwen_vl:QwenVL",
 }
 
 

@@ -6,6 +6,7 @@ A model directory holds:
     folds/fold_<k>/oof.csv    out-of-fold predictions of outer fold k; its presence means the fold is done
     oof_predictions.csv       all out-of-fold predictions (video_id,score,fold)
     cv.json                   per-fold and pooled Spearman of the out-of-fold predictions
+    error_analysis/           scatter.png of OOF prediction vs ground truth, best_worst.csv/.md with captions
     model/                    the final model, fitted on every labelled row
     predictions_test.csv      the final model's test-split predictions (when the dataset has a test split)
 Folds already done are skipped on a re-run with the same config, so a killed job resumes where it stopped.
@@ -35,6 +36,7 @@ from mediaeval_memo.variants.base import Model, VariantConfig, config_to_dict, r
 VARIANT_FILE = "variant.json"
 CONFIG_FILE = "config.yaml"
 MODEL_DIR = "model"
+ERROR_ANALYSIS_DIR = "error_analysis"
 
 
 @dataclass
@@ -129,6 +131,10 @@ def train(
         }
         atomic_write_text(out / "cv.json", json.dumps(summary, indent=2) + "\n")
         log(f"out-of-fold Spearman {oof_srcc:.4f} over {len(pooled)} videos")
+        from mediaeval_memo.variants.error_analysis import write_error_analysis
+
+        write_error_analysis(dataset, pooled, config.target, out / ERROR_ANALYSIS_DIR)
+        log(f"error analysis (scatter plot, best and worst videos): {out / ERROR_ANALYSIS_DIR}")
 
     test_path = None
     if final:
