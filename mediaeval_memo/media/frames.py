@@ -121,10 +121,12 @@ def extract_frames(
         else:
             report.corrupt[video_id] = error
 
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("frames"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True) as bar:
+    # On stderr, so that stdout carries only the command's result.
+    with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task("frames", total=len(todo))
         if workers <= 1 or len(todo) <= 1:
             for job in todo:
