@@ -26,6 +26,7 @@ import contextlib
 import fnmatch
 import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -49,8 +50,12 @@ MODEL_FILE = "gbt.json"
 TRANSFORM_FILE = "transform.npz"
 DEFAULT_CATEGORICALS = ("action", "category", "categoryName", "meta_category")
 
+logger = logging.getLogger(__name__)
+
 Listener = Callable[[str, frozenset[str]], None]
 fit_listeners: list[Listener] = []
+# (dataset root, column) pairs already reported as dropped: said once per process, not once per fold.
+_told_dropped: set[tuple[str, str]] = set()
 
 
 def _report_fit(stage: str, ids: Sequence[str]) -> None:
@@ -291,7 +296,9 @@ class Design:
             if values.nunique() < 2:
                 continue
             if len(test) and (test[col].fillna("").astype(str) == "").all():
-                log(f"categorical {col!r} is unknown for every test video: not used, so CV predicts test")
+                if (str(dataset.root), col) not in _told_dropped:
+                    _told_dropped.add((str(dataset.root), col))
+                    log(f"categorical {col!r} is unknown for every test video: not used, so CV predicts test")
                 continue
             cats.append(col)
         if not chosen and not meta and not cats:
@@ -665,7 +672,10 @@ class GBTVariant(Variant):
     Model = GBTModel
 
     def __init__(self, log: Callable[[str], None] | None = None):
-        self.log: Callable[[str], None] = log or _stderr
+        # Progress goes to the `mediaeval_memo.variants.gbt` logger (INFO) unless a callable is given; the one
+        # warning (a categorical column dropped) is a WARNING, which Python prints to stderr by default.
+        self.log: Callable[[str], None] = log or logger.info
+        self.warn: Callable[[str], None] = log or logger.warning
 
     def fit(
         self, dataset: PreparedDataset, config: VariantConfig, fold: int | None, workdir: Path | None = None
@@ -675,7 +685,7 @@ class GBTVariant(Variant):
         ids = train_ids(dataset, target, fold)
         if len(ids) < 2 * config.inner_folds:
             raise InputError(Problem(str(dataset.root), f"only {len(ids)} labelled training videos", field="target"))
-        design = Design.choose(dataset, config, self.log)
+        design = Design.choose(dataset, config, self.warn)
         raw = design.raw(dataset, ids)
         y = dataset.rows(ids)[target].to_numpy(dtype=np.float64)
         inner_ids = inner_folds_for(dataset, ids, fold, config)
@@ -729,9 +739,3 @@ class GBTVariant(Variant):
         }
         self.log(f"  ensemble ({config.ensemble}): inner out-of-fold Spearman {inner_ensemble:.4f}")
         return GBTModel(target, design, transform, fitted, {m: t.params for m, t in tuned.items()}, ensemble, report)
-
-
-def _stderr(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr)
