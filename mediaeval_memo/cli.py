@@ -823,11 +823,26 @@ def _stats_options(func: Any) -> Any:
             show_default=True,
             help="Where the bootstrap runs: a CUDA GPU through torch when present, else numpy.",
         ),
+        click.option(
+            "--profile",
+            "profile_name",
+            default=None,
+            help="Read the FILEs as official run files of this profile (me19, me23, me25 or a JSON path) "
+            "instead of predictions CSVs.",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _run_profile(name: str | None) -> Any:
+    if name is None:
+        return None
+    from mediaeval_memo.submission.profiles import load_profile
+
+    return load_profile(name)
 
 
 def _device(device: str) -> str:
@@ -888,6 +903,7 @@ def score(
     confidence: float,
     method: str,
     device: str,
+    profile_name: str | None,
     as_json: bool,
 ) -> None:
     """Score a predictions FILE (video_id,score): Spearman (official), Pearson and MSE with confidence intervals.
@@ -913,6 +929,7 @@ def score(
             confidence=confidence,
             method=method,  # type: ignore[arg-type]
             device=_device(device),
+            profile=_run_profile(profile_name),
             progress=advance,
         )
     if as_json:
@@ -952,6 +969,7 @@ def compare(
     confidence: float,
     method: str,
     device: str,
+    profile_name: str | None,
     as_json: bool,
 ) -> None:
     """Paired bootstrap comparison of two or more prediction FILES on the same gold labels.
@@ -977,6 +995,7 @@ def compare(
             confidence=confidence,
             method=method,  # type: ignore[arg-type]
             device=_device(device),
+            profile=_run_profile(profile_name),
             progress=advance,
         )
     if as_json:
@@ -1033,6 +1052,7 @@ def leaderboard(
     confidence: float,
     method: str,
     device: str,
+    profile_name: str | None,
     as_json: bool,
     out: Path,
     formats: tuple[str, ...],
@@ -1057,6 +1077,7 @@ def leaderboard(
             confidence=confidence,
             method=method,  # type: ignore[arg-type]
             device=_device(device),
+            profile=_run_profile(profile_name),
             progress=advance,
         )
     written = write_leaderboard(board, out, formats, plot=plot, force=force)  # type: ignore[arg-type]

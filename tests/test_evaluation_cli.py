@@ -190,6 +190,7 @@ def test_compare_two_runs(files: dict[str, Path]) -> None:
     result = _invoke("compare", files["run1"], files["run3"], "--gold", files["gold"], "--bootstrap", 999, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
+    assert [r["name"] for r in data["runs"]] == ["run1", "run3"]
     (pair,) = data["pairs"]
     assert pair["a"] == "run1" and pair["b"] == "run3"
     assert pair["difference"] == pytest.approx(pair["srcc_a"] - pair["srcc_b"])
@@ -248,3 +249,23 @@ def test_leaderboard_error_paths(tmp_path: Path, files: dict[str, Path]) -> None
     result = _invoke("leaderboard", files["run1"], bad, "--gold", files["gold"], "--out", tmp_path / "lb")
     assert _error(result) == f"error: {bad}:2: score 'abc': score must be a finite number\n"
     assert not list(tmp_path.glob("lb*"))
+
+
+def test_score_reads_official_run_files_with_a_profile(tmp_path: Path, files: dict[str, Path]) -> None:
+    frame = pd.read_csv(files["run1"], dtype={"video_id": str})
+    run = tmp_path / "renamed.csv"
+    lines = [
+        "video_id,memorability_score",
+        *(f"{v},{min(1.0, max(0.0, s)):.10g}" for v, s in zip(frame["video_id"], frame["score"], strict=True)),
+    ]
+    run.write_text("\n".join(lines) + "\n")
+    result = _invoke("score", run, "--gold", files["gold"], "--profile", "me25", "--bootstrap", 100, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["metrics"]["srcc"]["value"] > 0.9
+    # Without the profile the file is not a predictions CSV.
+    plain = _invoke("score", run, "--gold", files["gold"], "--bootstrap", 100)
+    assert plain.exit_code == 1 and "missing column" in plain.output
+    broken = tmp_path / "broken.csv"
+    broken.write_text("video_id,score\nvid0000,2\n")
+    out = _error(_invoke("score", broken, "--gold", files["gold"], "--profile", "me25"))
+    assert out == f"error: {broken}:2: score '2': score outside the profile's range [0, 1]\n"

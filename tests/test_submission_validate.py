@@ -209,3 +209,28 @@ def test_fuzz_cli_exits_0_or_1(tmp_path: Path, body: bytes) -> None:
     assert result.exit_code in (0, 1), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.output.strip()
+
+
+def test_ids_from_a_prepared_dataset(tmp_path: Path) -> None:
+    import pandas as pd
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    ids = ["t1", *IDS]
+    pd.DataFrame(
+        {
+            "video_id": ids,
+            "split": ["train", "test", "test", "test"],
+            "mem_score": [0.5, None, None, None],
+            "captions": [["c"]] * 4,
+            "group": ids,
+            "media_path": [""] * 4,
+        }
+    ).to_parquet(root / "items.parquet", index=False)
+    (root / "manifest.json").write_text(json.dumps({"dataset": "tiny", "targets": ["mem_score"]}))
+    path = _run(tmp_path, GOOD)
+    assert _invoke("validate", path, "--data", root).exit_code == 0
+    result = _invoke("validate", path, "--data", root, "--split", "train")
+    assert result.exit_code == 1
+    assert f"{path}:2: video_id 'v1': not a test video" in result.output
+    assert f"{path}: video_id 't1': missing: every test video needs one row" in result.output

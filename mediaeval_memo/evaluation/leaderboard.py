@@ -29,6 +29,7 @@ from mediaeval_memo.evaluation.score import (
     signature,
 )
 from mediaeval_memo.io import atomic_path, atomic_write_text
+from mediaeval_memo.submission.profiles import Profile
 
 Format = Literal["md", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("md", "csv", "json")
@@ -71,6 +72,7 @@ def build_leaderboard(
     confidence: float = 0.95,
     method: Method = "bca",
     device: str = "auto",
+    profile: Profile | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Leaderboard:
     """Score every run on shared resamples and rank them by Spearman (ties by name)."""
@@ -79,7 +81,7 @@ def build_leaderboard(
     check_method(method, n_resamples)
     check_gold_varies(gold)
     ps = [Path(p) for p in paths]
-    runs = [load_run(p, gold, name) for p, name in zip(ps, run_names(ps), strict=True)]
+    runs = [load_run(p, gold, name, profile) for p, name in zip(ps, run_names(ps), strict=True)]
     reps = replicates(
         gold.values,
         [r.values for r in runs],

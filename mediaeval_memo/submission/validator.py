@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pandas as pd
 
 from mediaeval_memo.errors import InputError, Problem, ProblemList
-from mediaeval_memo.submission.profiles import Profile, Subtask
+from mediaeval_memo.submission.profiles import Column, Profile, Subtask
 
 BOM = b"\xef\xbb\xbf"
 NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
@@ -42,6 +43,8 @@ class FileReport:
     subtask: str | None = None
     run: int | None = None
     tag: str | None = None
+    columns: tuple[Column, ...] = ()
+    parsed: list[dict[str, object]] = field(default_factory=list, repr=False)  # the rows read, by column name
 
     @property
     def ok(self) -> bool:
@@ -139,9 +142,10 @@ def _parse_field(kind: str, raw: str) -> object:
 
 
 def validate_bytes(
-    display: str, data: bytes, profile: Profile, ids: Sequence[str] | None, *, file_name: str | None = None
+    display: str, data: bytes, profile: Profile, ids: Sequence[str] | None, *, check_name: bool = True
 ) -> FileReport:
-    """Validate a run file's bytes. `display` names it in messages; `file_name` is checked against the template."""
+    """Validate a run file's bytes. `display` names it in messages; its last part is checked against the template
+    unless `check_name` is False (then the header tells the subtask, as when scoring a renamed run file)."""
     report = FileReport(path=display)
     problems = ProblemList(limit=PROBLEM_LIMIT)
     warnings: list[Problem] = []
@@ -150,15 +154,15 @@ def validate_bytes(
         warnings.append(Problem(display, f"warning: {message}", line))
 
     subtask: Subtask | None = None
-    name = file_name if file_name is not None else Path(display).name
-    match = profile.name_regex().match(name)
-    if match is None:
+    name = Path(display).name
+    match = profile.name_regex().match(name) if check_name else None
+    if match is None and check_name:
         problems.add(
             display,
             f"file name {name!r} does not match the profile {profile.name} template {profile.file_name!r} "
             f"(e.g. {profile.example_file_name()})",
         )
-    else:
+    elif match is not None:
         report.team = match.group("team")
         subtask = profile.subtask_by_label(match.group("subtask"))
         report.subtask = subtask.key
@@ -210,6 +214,7 @@ def validate_bytes(
     if subtask is None:
         subtask = _columns_for_unknown_name(profile, lines[0])
     columns = subtask.columns
+    report.columns = columns
     names = [c.name for c in columns]
     sep = profile.separator
     header = sep.join(names)
@@ -250,6 +255,7 @@ def validate_bytes(
             continue
         report.rows += 1
         row: dict[str, object] = {}
+        report.parsed.append(row)
         for col, raw in zip(columns, fields, strict=True):
             if col.kind != "id" and (NON_FINITE.match(raw) or (NUMBER.match(raw) and not math.isfinite(float(raw)))):
                 problems.add(display, "not a finite number", line=number, field=col.name, value=raw)
@@ -315,6 +321,33 @@ def validate_file(path: str | Path, profile: Profile, ids: Sequence[str] | None)
     except OSError as exc:
         return FileReport(path=str(path), problems=[Problem(str(path), f"cannot read the file ({exc.strerror})")])
     return validate_bytes(str(path), data, profile, ids)
+
+
+def read_run_file(path: str | Path, profile: Profile) -> pd.DataFrame:
+    """The ids and scores of a valid run file as a predictions frame (video_id, score), for scoring it.
+
+    The file must pass the profile's checks (its name excepted); a file with several score columns cannot be read
+    as one prediction vector and is refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(Problem(str(path), "file not found"))
+    report = validate_bytes(str(path), path.read_bytes(), profile, None, check_name=False)
+    if not report.ok:
+        raise InputError(report.problems)
+    id_name = next(c.name for c in report.columns if c.kind == "id")
+    scores = [c.name for c in report.columns if c.kind == "score"]
+    if len(scores) != 1:
+        raise InputError(
+            Problem(str(path), f"has {len(scores)} score columns ({', '.join(scores)}); score each predictions file")
+        )
+    rows = report.parsed
+    return pd.DataFrame(
+        {
+            "video_id": [str(r[id_name]) for r in rows],
+            "score": pd.Series([r[scores[0]] for r in rows], dtype="float64"),
+        }
+    )
 
 
 def expand_paths(paths: Sequence[str | Path], profile: Profile) -> tuple[list[Path], list[Problem]]:
