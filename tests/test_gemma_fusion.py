@@ -177,6 +177,13 @@ def test_config_errors_exit_1(videm: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, [*base, "--set", "feature_blocks=nope__{fold}", "--model", "tiny-random-gemma3"])
     assert result.exit_code == 1
     assert "feature_blocks 'nope__0': no such feature block" in result.output
+    result = CliRunner().invoke(
+        cli, [*base, "--force", "--set", "lora_targets=.*nothing", "--model", "tiny-random-gemma3"]
+    )
+    assert result.exit_code == 1
+    assert "error: config: lora_targets '.*nothing': matches no linear layer of the backbone; some that exist: " in (
+        result.output
+    )
 
 
 def test_memento10k_style_data_uses_captions(sample_memento10k: Path, tmp_path: Path) -> None:

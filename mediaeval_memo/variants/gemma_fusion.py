@@ -34,7 +34,7 @@ from mediaeval_memo.rationales.retrieval import FINAL
 from mediaeval_memo.training import EpochBatches, LoraConfig, train_loop
 from mediaeval_memo.training.checkpoint import load_trainable, save_trainable
 from mediaeval_memo.training.config import Quantization
-from mediaeval_memo.training.lora import add_lora, count_parameters
+from mediaeval_memo.training.lora import LoraTargetError, add_lora, count_parameters
 from mediaeval_memo.variants.base import ConfigError, Model, Variant, VariantConfig
 from mediaeval_memo.variants.gemma_fusion_net import (
     GemmaFusionNet,
@@ -342,7 +342,17 @@ def build_net(config: GemmaFusionConfig, state: FusionState) -> tuple[GemmaFusio
     backbone, tokenizer = load_backbone(config.model, config.quantization)
     for p in backbone.parameters():
         p.requires_grad_(False)
-    backbone = add_lora(backbone, config)
+    try:
+        backbone = add_lora(backbone, config)
+    except LoraTargetError as exc:
+        raise InputError(
+            Problem(
+                "config",
+                f"matches no linear layer of the backbone; some that exist: {', '.join(exc.existing[:4])}",
+                field="lora_targets",
+                value=exc.pattern,
+            )
+        ) from None
     torch.manual_seed(config.seed)
     net = GemmaFusionNet(
         backbone,
