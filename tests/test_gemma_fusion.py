@@ -287,3 +287,21 @@ def test_scores_stay_fp32_under_bf16_autocast() -> None:
         out = net(ids, mask, {"x": torch.randn(2, 8)})
     assert out.dtype == torch.float32 and out.shape == (2, 2)
     assert ((out > 0) & (out < 1)).all()
+
+
+def test_validation_holds_out_whole_training_groups(videm: Path) -> None:
+    from mediaeval_memo.variants.gemma_fusion import holdout_groups
+    from mediaeval_memo.variants.runner import train_ids
+
+    ds = PreparedDataset.load(videm)
+    assert ds.folds is not None
+    ids = train_ids(ds, "memorability_score", 2)
+    fit_ids, val_ids = holdout_groups(ds, ids, 0.25, seed=0)
+    assert sorted(fit_ids + val_ids) == sorted(ids) and val_ids
+    groups = dict(zip(ds.items["video_id"], ds.items["group"], strict=True))
+    assert not {groups[v] for v in fit_ids} & {groups[v] for v in val_ids}
+    assert not set(val_ids) & set(ds.folds.val_ids(2))  # never the fold being predicted
+    assert holdout_groups(ds, ids, 0.0, seed=0) == (ids, [])
+    _, model = _fit(videm, 2, val_fraction=0.25, epochs=1, max_steps=None, batch_size=16)
+    assert (videm.parent / "work-2-4" / "best.safetensors").is_file()  # early stopping's evaluation ran and kept its best weights
+    assert model.predict(ds, ds.folds.val_ids(2)).between(0, 1).all()
