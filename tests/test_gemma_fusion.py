@@ -303,5 +303,6 @@ def test_validation_holds_out_whole_training_groups(videm: Path) -> None:
     assert not set(val_ids) & set(ds.folds.val_ids(2))  # never the fold being predicted
     assert holdout_groups(ds, ids, 0.0, seed=0) == (ids, [])
     _, model = _fit(videm, 2, val_fraction=0.25, epochs=1, max_steps=None, batch_size=16)
-    assert (videm.parent / "work-2-4" / "best.safetensors").is_file()  # early stopping's evaluation ran and kept its best weights
+    # The evaluation on the held-out groups ran and kept its best weights.
+    assert (videm.parent / "work-2-4" / "best.safetensors").is_file()
     assert model.predict(ds, ds.folds.val_ids(2)).between(0, 1).all()
