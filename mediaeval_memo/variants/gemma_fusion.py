@@ -102,7 +102,8 @@ class GemmaFusionConfig(LoraConfig):
         },
     )
     metadata_stream: bool = field(
-        default=True, metadata={"help": "Add the standardised numeric meta_* columns as one stream."}
+        default=True,
+        metadata={"help": "Add the numeric meta_* columns as one stream: sign(x) log(1+|x|), then standardised."},
     )
     tokens_per_stream: int = field(
         default=1, metadata={"help": "Soft tokens per flat stream (blocks with a [T, D] shape give T tokens)."}
@@ -168,7 +169,6 @@ class FusionState:
     fold: str
     targets: list[str]
     streams: list[StreamSpec]
-    block_names: dict[str, str]  # stream name -> feature block read (after {fold} substitution)
     meta_columns: list[str] = field(default_factory=list)
     meta_mean: list[float] = field(default_factory=list)
     meta_std: list[float] = field(default_factory=list)
@@ -185,10 +185,9 @@ class FusionState:
         return cls(**data)
 
 
-def resolve_streams(
-    dataset: PreparedDataset, config: GemmaFusionConfig, fold: str
-) -> tuple[list[StreamSpec], dict[str, str]]:
-    """Feature blocks to read as streams, with their token layout (a block's `shape: [T, D]` gives T tokens)."""
+def resolve_streams(dataset: PreparedDataset, config: GemmaFusionConfig, fold: str) -> list[StreamSpec]:
+    """Feature blocks to read as streams (named after their block, `{fold}` resolved), with their token layout:
+    a block whose meta records `shape: [T, D]` gives T tokens."""
     have = list_blocks(dataset.root)
     wanted: list[str] = []
     for pattern in config.feature_blocks:
@@ -219,7 +218,7 @@ def resolve_streams(
             )
         if name not in wanted:
             wanted.append(name)
-    specs, names = [], {}
+    specs = []
     for name in wanted:
         block = load_block(dataset.root, name)
         shape = block.meta.get("shape")
@@ -230,8 +229,7 @@ def resolve_streams(
         else:
             spec = StreamSpec(name, 1, block.dim)
         specs.append(spec)
-        names[name] = name
-    return specs, names
+    return specs
 
 
 _RATIONALE_FIELD = re.compile(r"^rationale_(\d+|all)$")
@@ -243,6 +241,11 @@ def rationale_fold(dataset: PreparedDataset, block_name: str) -> str | None:
     field_name = str(meta.get("field", ""))
     match = _RATIONALE_FIELD.match(field_name)
     return match.group(1) if match else None
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    """sign(x) log(1 + |x|): view and like counts span six orders of magnitude; small rates barely change."""
+    return np.sign(x) * np.log1p(np.abs(x))
 
 
 def meta_columns(dataset: PreparedDataset) -> list[str]:
@@ -310,12 +313,12 @@ class FusionData:
             if spec.name == META_STREAM:
                 streams[spec.name] = self.metadata(rows)
             else:
-                block = load_block(self.dataset.root, self.state.block_names[spec.name])
+                block = load_block(self.dataset.root, spec.name)
                 streams[spec.name] = block.aligned(list(ids)).astype(np.float32)
         return FusionInputs(list(ids), input_ids, streams)
 
     def metadata(self, rows: list[dict[Any, Any]]) -> np.ndarray:
-        values = np.array([[float(r[c]) for c in self.state.meta_columns] for r in rows], dtype=np.float64)
+        values = signed_log1p(np.array([[float(r[c]) for c in self.state.meta_columns] for r in rows]))
         z = (values - np.array(self.state.meta_mean)) / np.array(self.state.meta_std)
         return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
@@ -458,12 +461,12 @@ class GemmaFusion(Variant):
         if not fit_ids:
             raise InputError(Problem(str(dataset.root), f"no labelled training videos for fold {label}"))
 
-        streams, block_names = resolve_streams(dataset, config, label)
+        streams = resolve_streams(dataset, config, label)
         cols: list[str] = []
         mean: list[float] = []
         std: list[float] = []
         if config.metadata_stream and (cols := meta_columns(dataset)):
-            values = dataset.rows(fit_ids)[cols].astype(float).to_numpy()
+            values = signed_log1p(dataset.rows(fit_ids)[cols].astype(float).to_numpy())
             mean = np.nan_to_num(np.nanmean(values, axis=0)).tolist()
             sd = np.nan_to_num(np.nanstd(values, axis=0))
             std = np.where(sd > 0, sd, 1.0).tolist()
@@ -473,7 +476,6 @@ class GemmaFusion(Variant):
             fold=label,
             targets=targets,
             streams=streams,
-            block_names=block_names,
             meta_columns=cols,
             meta_mean=mean,
             meta_std=std,
