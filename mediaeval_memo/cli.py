@@ -402,7 +402,7 @@ def rationales(
     if is_endpoint(llm):
         backend = OpenAIBackend(llm, llm_model, api_key=os.environ.get("OPENAI_API_KEY"), workers=batch_size)
     else:
-        backend = TransformersBackend(llm, device=device, batch_size=batch_size)
+        backend = TransformersBackend(llm, device=device)
     progress = Progress(
         TextColumn("[bold]rationales"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
     )

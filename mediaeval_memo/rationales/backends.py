@@ -42,7 +42,7 @@ def is_endpoint(llm: str) -> bool:
 class TransformersBackend:
     """A local causal LM by name or path (or `tiny-random-gemma3`), batched, left-padded, on GPU when there is one."""
 
-    def __init__(self, name_or_path: str, device: str = "auto", batch_size: int = 8):
+    def __init__(self, name_or_path: str, device: str = "auto"):
         import torch
 
         from mediaeval_memo.training.tiny_gemma import is_tiny_gemma3, tiny_gemma3_causal_lm
@@ -50,7 +50,6 @@ class TransformersBackend:
         self.model = name_or_path
         self._lm: Any
         self._tokenizer: Any
-        self.batch_size = batch_size
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -76,7 +75,7 @@ class TransformersBackend:
         # Prompts longer than the model's context lose their start: the video and the instruction come last.
         self._tokenizer.truncation_side = "left"
         limit = getattr(self._tokenizer, "model_max_length", None)
-        self.max_prompt_tokens = limit if isinstance(limit, int) and limit < 1_000_000 else None
+        self.context = limit if isinstance(limit, int) and limit < 1_000_000 else None
         if self._tokenizer.pad_token_id is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
         self._lm.to(self.device)
@@ -93,13 +92,15 @@ class TransformersBackend:
         texts = [self._render(p) for p in prompts]
         # The chat template already starts with <bos>; plain prompts get the tokenizer's own special tokens.
         templated = bool(getattr(self._tokenizer, "chat_template", None))
+        # Leave room in the context for the reply.
+        max_prompt = None if self.context is None else max(self.context - settings.max_new_tokens, 16)
         enc = self._tokenizer(
             texts,
             return_tensors="pt",
             padding=True,
             add_special_tokens=not templated,
-            truncation=self.max_prompt_tokens is not None,
-            max_length=self.max_prompt_tokens,
+            truncation=max_prompt is not None,
+            max_length=max_prompt,
         )
         enc = {k: v.to(self.device) for k, v in enc.items()}
         kwargs: dict[str, Any] = {
