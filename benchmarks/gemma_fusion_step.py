@@ -129,13 +129,13 @@ def run_setting(
     if device.type == "cuda":
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else 0.0
     precision = ("bf16" if use_bf16 else "fp32") if quantization == "none" else "4-bit NF4"
     result = {
         "setting": precision + (", checkpointing" if checkpointing else ""),
         "step_s": elapsed / steps,
         "samples_s": batch * steps / elapsed,
-        "peak_gib": peak,
+        "peak": f"{peak:.1f}" if device.type == "cuda" else "n/a (CPU)",
         "trainable": trainable,
         "total": total,
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
@@ -175,7 +175,7 @@ def main() -> None:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             print(
-                f"| {r['setting']} | {r['step_s']:.3f} | {r['samples_s']:.2f} | {r['peak_gib']:.1f} | "
+                f"| {r['setting']} | {r['step_s']:.3f} | {r['samples_s']:.2f} | {r['peak']} | "
                 f"{r['trainable']:,} / {r['total']:,} | {r['device']} |",
                 flush=True,
             )
