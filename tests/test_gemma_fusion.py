@@ -164,6 +164,10 @@ def test_missing_rationales_for_a_fold_name_the_command(sample_videm: Path, tmp_
     assert result.exit_code == 1
     assert "videos have no rationale for fold 2" in result.output
     assert f"run `memo rationales --data {data} --fold 2`" in result.output
+    (data / "rationales" / "rationales.jsonl").unlink()
+    result = CliRunner().invoke(cli, [*args, "--max-steps", "1", "--no-final", "--out", str(tmp_path / "o2"), *FAST])
+    assert result.exit_code == 1
+    assert "rationales.jsonl: rationales file not found; create it with `memo rationales`" in result.output
 
 
 def test_config_errors_exit_1(videm: Path, tmp_path: Path) -> None:
