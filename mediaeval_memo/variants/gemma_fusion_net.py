@@ -12,6 +12,7 @@ attention, every prompt token can attend to every stream.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,7 +49,8 @@ def load_backbone(name_or_path: str, quantization: str = "none", device: str | N
         lm, tokenizer = tiny_gemma3_causal_lm()
         if quantization == "none":
             cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-            return (lm.model.to(device or "cuda") if cuda else lm.model), tokenizer
+            local = device or f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            return (lm.model.to(local) if cuda else lm.model), tokenizer
         # The real 4-bit path goes through from_pretrained, so the toy model takes it too.
         with tempfile.TemporaryDirectory(prefix="tiny-gemma3-") as tmp:
             lm.model.save_pretrained(tmp)
@@ -93,7 +95,9 @@ def load_text_model(name_or_path: str, quantization: str = "none", device: str |
     if quantization == "4bit":
         kwargs["quantization_config"] = quantization_config(["vision_tower", "multi_modal_projector", "lm_head"])
     if cuda:
-        kwargs["device_map"] = {"": device or torch.cuda.current_device()}
+        # Under `accelerate launch` each process loads its copy onto its own GPU (LOCAL_RANK), before the
+        # training loop's Accelerator exists.
+        kwargs["device_map"] = {"": device or f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"}
     model: nn.Module
     if config.model_type == "gemma3":
         from transformers import Gemma3ForConditionalGeneration
