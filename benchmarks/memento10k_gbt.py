@@ -1,0 +1,146 @@
+"""The GBT ensemble on the real Memento10k annotations (MediaEval 2021 layout, captions only).
+
+    python benchmarks/memento10k_gbt.py [--root ../shared/data/memento10k] [--work /tmp/memo-bench/memento10k]
+                                        [--config runs/gbt.yaml] [--set KEY=VALUE ...]
+
+Steps (each resumable: a re-run reuses the prepared dataset, the feature block and every finished fold):
+1. `memo prepare memento10k` of the release into WORK/prepared (7000 labelled training videos, 1500 test videos,
+   5 group-aware folds);
+2. `memo features text` of the captions (MiniLM, the packaged offline encoder);
+3. 5-fold CV of the GBT recipe: each outer fold tunes inside its own inner folds; every member's and the ensemble's
+   out-of-fold predictions are scored with a 10,000-resample percentile bootstrap CI of Spearman;
+4. the final model on all 7000 labelled videos predicts the 1500 test videos; the run file is packaged and
+   validated when the submission module is present.
+Prints a table of CV Spearman with CIs per member and for the ensemble, wall time and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pandas as pd
+
+from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.evaluation.score import load_gold, score_run
+from mediaeval_memo.features.text import extract_text_features
+from mediaeval_memo.predictions import read_predictions, write_predictions
+from mediaeval_memo.variants.base import config_to_dict, resolve_config
+from mediaeval_memo.variants.gbt import GBTConfig, GBTVariant
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data" / "memento10k")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/memo-bench/memento10k"))
+    parser.add_argument("--config", type=Path, default=REPO / "runs" / "gbt.yaml")
+    parser.add_argument("--set", dest="pairs", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--bootstrap", type=int, default=10_000)
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    prepared = args.work / "prepared"
+    if not (prepared / "items.parquet").is_file():
+        from mediaeval_memo.data.prepare import PrepareOptions, prepare
+
+        log(f"preparing {args.root} into {prepared}")
+        prepare("memento10k", args.root, prepared, PrepareOptions(frames=0, folds=5, seed=0))
+    extract_text_features(prepared, fields=["captions"], batch_size=128, progress=False, log=log)
+    dataset = PreparedDataset.load(prepared)
+    assert dataset.folds is not None
+
+    overrides = dict(pair.split("=", 1) for pair in args.pairs)
+    config = resolve_config(GBTConfig, args.config, overrides)
+    target = dataset.check_target(config.target)
+    print(f"config {args.config}: {json.dumps(config_to_dict(config), sort_keys=True)}")
+    variant = GBTVariant(log=log)
+    runs = args.work / "runs" / args.config.stem
+    fold_seconds: dict[int, float] = {}
+    parts = []
+    for k in range(dataset.folds.k):
+        path = runs / f"fold_{k}" / "members.csv"
+        if not path.is_file():
+            t0 = time.perf_counter()
+            model = variant.fit(dataset, config, k, runs / f"fold_{k}" / "work")
+            frame = model.predict_members(dataset, dataset.folds.val_ids(k))
+            fold_seconds[k] = time.perf_counter() - t0
+            frame["seconds"] = fold_seconds[k]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(path, float_format="%.10g")
+        frame = pd.read_csv(path, dtype={"video_id": str}).set_index("video_id")
+        fold_seconds[k] = float(frame.pop("seconds").iloc[0])
+        frame["fold"] = k
+        parts.append(frame)
+    oof = pd.concat(parts)
+    gold = load_gold(prepared, target=target)
+    rows = []
+    for column in [c for c in oof.columns if c != "fold"]:
+        pred_path = runs / f"oof_{column}.csv"
+        write_predictions(oof[column], pred_path, folds=oof["fold"])
+        report = score_run(pred_path, gold, n_resamples=args.bootstrap, seed=0, method="percentile")
+        srcc = report.scores["srcc"]
+        assert srcc.interval is not None
+        rows.append((column, srcc.value, srcc.interval.low, srcc.interval.high, srcc.signature))
+
+    final_dir = runs / "final"
+    test_path = runs / "predictions_test.csv"
+    if not test_path.is_file():
+        t0 = time.perf_counter()
+        model = variant.fit(dataset, config, None, final_dir / "work")
+        model.save(final_dir / "model")
+        write_predictions(model.predict(dataset, "test"), test_path)
+        fold_seconds[-1] = time.perf_counter() - t0
+    test = read_predictions(test_path)
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+    print()
+    print(f"Memento10k (MediaEval 2021 layout), {len(oof)} labelled training videos, 5-fold group-aware CV")
+    print("| model | CV Spearman | 95% CI (percentile bootstrap) | signature |")
+    print("|---|---|---|---|")
+    for name, value, low, high, sig in rows:
+        print(f"| {name} | {value:.4f} | [{low:.4f}, {high:.4f}] | `{sig}` |")
+    print()
+    print("seconds per outer fold (tuning + final members): " + ", ".join(f"{s:.0f}" for s in fold_seconds.values()))
+    wall = time.perf_counter() - started
+    print(f"wall time of this invocation: {wall:.0f} s; peak memory (max RSS): {peak_gib:.2f} GiB")
+    print(f"test predictions: {test_path} ({len(test)} videos)")
+    package_and_validate(test_path, prepared, args.work / "submissions")
+
+
+def package_and_validate(predictions: Path, prepared: Path, out: Path) -> None:
+    """Package and validate the test run file with the submission module, when the toolkit has it."""
+    try:
+        from click.testing import CliRunner
+
+        from mediaeval_memo.cli import cli
+    except ImportError:  # pragma: no cover
+        return
+    if "package" not in cli.commands or "validate" not in cli.commands:
+        print("(memo package/validate are not in this toolkit yet: run file not packaged)")
+        return
+    runner = CliRunner()
+    args = ["package", "--predictions", str(predictions), "--team", "memo", "--subtask", "1", "--run", "1"]
+    packaged = runner.invoke(cli, [*args, "--out", str(out)])
+    print(packaged.output.strip())
+    files = sorted(out.glob("*.csv"))
+    if packaged.exit_code == 0 and files:
+        validated = runner.invoke(cli, ["validate", str(files[-1]), "--data", str(prepared)])
+        print(f"memo validate (exit {validated.exit_code}): {validated.output.strip()}")
+
+
+if __name__ == "__main__":
+    main()

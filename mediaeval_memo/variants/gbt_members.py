@@ -1,0 +1,322 @@
+"""The four gradient-boosted tree members of the GBT ensemble: defaults, Optuna search spaces, fit, predict,
+and save/load in each library's own non-pickle format.
+
+- LightGBM: its text model format; XGBoost: its JSON format; CatBoost: its `.cbm` format.
+- scikit-learn HistGradientBoosting has no safe native format (its only persistence is pickle). We export the
+  fitted trees to plain numeric arrays (`.npz` read with `allow_pickle=False`) and predict from them with our own
+  traversal, which follows sklearn's predictor exactly (`x <= threshold` goes left, NaN follows
+  `missing_go_to_left`, raw scores summed tree by tree onto the baseline in float64). The in-memory model predicts
+  through the same arrays, so a saved and reloaded model gives bit-identical predictions. Refitting from saved
+  params at load time was the alternative; it was rejected because it needs the training features at predict time
+  and silently changes predictions if they ever change.
+The libraries are imported inside the functions: importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+MEMBER_NAMES = ("lightgbm", "xgboost", "catboost", "histgb")
+
+
+class Member(ABC):
+    """One tree library behind a common face. `params` are plain JSON-able dicts (what Optuna tunes)."""
+
+    name: ClassVar[str]
+    suffix: ClassVar[str]
+
+    @abstractmethod
+    def default_params(self) -> dict[str, Any]:
+        """Sound defaults for a few thousand rows of a few hundred dense features (the first tuning trial)."""
+
+    @abstractmethod
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        """Parameters for one Optuna trial."""
+
+    @abstractmethod
+    def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int, n_jobs: int) -> Any:
+        """A fitted model (of this member's own kind)."""
+
+    @abstractmethod
+    def predict(self, fitted: Any, X: np.ndarray) -> np.ndarray:
+        """Float64 predictions, one per row of X."""
+
+    @abstractmethod
+    def save(self, fitted: Any, path: Path) -> None:
+        """Write the fitted model to `path` in the library's non-pickle format."""
+
+    @abstractmethod
+    def load(self, path: Path) -> Any:
+        """Read what `save` wrote."""
+
+
+class LightGBMMember(Member):
+    name = "lightgbm"
+    suffix = ".txt"
+
+    def default_params(self) -> dict[str, Any]:
+        return {
+            "n_estimators": 600,
+            "learning_rate": 0.03,
+            "num_leaves": 31,
+            "min_data_in_leaf": 20,
+            "feature_fraction": 0.5,
+            "bagging_fraction": 0.8,
+            "lambda_l2": 1.0,
+        }
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        return {
+            "n_estimators": trial.suggest_int("n_estimators", 200, 1500, step=100),
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 7, 63),
+            "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 5, 100, log=True),
+            "feature_fraction": trial.suggest_float("feature_fraction", 0.2, 1.0),
+            "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
+            "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
+        }
+
+    def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int, n_jobs: int) -> Any:
+        import lightgbm as lgb
+
+        p = dict(params)
+        rounds = int(p.pop("n_estimators"))
+        p.update(
+            objective="regression",
+            bagging_freq=1,
+            seed=seed,
+            deterministic=True,
+            force_col_wise=True,
+            num_threads=n_jobs,
+            verbose=-1,
+        )
+        return lgb.train(p, lgb.Dataset(X, y, free_raw_data=True), num_boost_round=rounds)
+
+    def predict(self, fitted: Any, X: np.ndarray) -> np.ndarray:
+        return np.asarray(fitted.predict(X), dtype=np.float64)
+
+    def save(self, fitted: Any, path: Path) -> None:
+        fitted.save_model(str(path))
+
+    def load(self, path: Path) -> Any:
+        import lightgbm as lgb
+
+        return lgb.Booster(model_file=str(path))
+
+
+class XGBoostMember(Member):
+    name = "xgboost"
+    suffix = ".json"
+
+    def default_params(self) -> dict[str, Any]:
+        return {
+            "n_estimators": 600,
+            "learning_rate": 0.03,
+            "max_depth": 5,
+            "min_child_weight": 3.0,
+            "subsample": 0.8,
+            "colsample_bytree": 0.5,
+            "reg_lambda": 1.0,
+        }
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        return {
+            "n_estimators": trial.suggest_int("n_estimators", 200, 1500, step=100),
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
+            "max_depth": trial.suggest_int("max_depth", 2, 8),
+            "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 30.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.2, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+        }
+
+    def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int, n_jobs: int) -> Any:
+        import xgboost as xgb
+
+        p = dict(params)
+        rounds = int(p.pop("n_estimators"))
+        p.update(objective="reg:squarederror", tree_method="hist", seed=seed, nthread=n_jobs, verbosity=0)
+        return xgb.train(p, xgb.DMatrix(X, label=y, nthread=n_jobs), num_boost_round=rounds)
+
+    def predict(self, fitted: Any, X: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
+        return np.asarray(fitted.predict(xgb.DMatrix(X)), dtype=np.float64)
+
+    def save(self, fitted: Any, path: Path) -> None:
+        fitted.save_model(str(path))
+
+    def load(self, path: Path) -> Any:
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(str(path))
+        return booster
+
+
+class CatBoostMember(Member):
+    name = "catboost"
+    suffix = ".cbm"
+
+    def default_params(self) -> dict[str, Any]:
+        return {"iterations": 600, "learning_rate": 0.05, "depth": 6, "l2_leaf_reg": 3.0, "rsm": 1.0}
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        return {
+            "iterations": trial.suggest_int("iterations", 200, 1200, step=100),
+            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.15, log=True),
+            "depth": trial.suggest_int("depth", 3, 8),
+            "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 0.5, 30.0, log=True),
+            "rsm": trial.suggest_float("rsm", 0.2, 1.0),
+        }
+
+    def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int, n_jobs: int) -> Any:
+        from catboost import CatBoostRegressor
+
+        model = CatBoostRegressor(
+            **params,
+            loss_function="RMSE",
+            random_seed=seed,
+            thread_count=n_jobs,
+            verbose=False,
+            allow_writing_files=False,
+        )
+        return model.fit(X, y)
+
+    def predict(self, fitted: Any, X: np.ndarray) -> np.ndarray:
+        return np.asarray(fitted.predict(X), dtype=np.float64)
+
+    def save(self, fitted: Any, path: Path) -> None:
+        fitted.save_model(str(path), format="cbm")
+
+    def load(self, path: Path) -> Any:
+        from catboost import CatBoostRegressor
+
+        return CatBoostRegressor().load_model(str(path), format="cbm")
+
+
+@dataclass
+class TreeArrays:
+    """A fitted HistGradientBoostingRegressor as plain arrays: every tree's nodes, concatenated."""
+
+    baseline: float
+    starts: np.ndarray  # int64, node offset of each tree, plus the total at the end
+    value: np.ndarray  # float64
+    feature: np.ndarray  # int64
+    threshold: np.ndarray  # float64
+    missing_left: np.ndarray  # bool
+    left: np.ndarray  # int64, index within the tree
+    right: np.ndarray  # int64
+    is_leaf: np.ndarray  # bool
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "starts",
+        "value",
+        "feature",
+        "threshold",
+        "missing_left",
+        "left",
+        "right",
+        "is_leaf",
+    )
+
+    @classmethod
+    def from_sklearn(cls, est: Any) -> TreeArrays:
+        trees = [p.nodes for per_iteration in est._predictors for p in per_iteration]
+        if any(t["is_categorical"].any() for t in trees):
+            raise ValueError("categorical splits are not exported; encode categoricals before HistGradientBoosting")
+        nodes = np.concatenate(trees) if trees else np.zeros(0, dtype=est._predictors[0][0].nodes.dtype)
+        starts = np.cumsum([0, *(len(t) for t in trees)]).astype(np.int64)
+        return cls(
+            baseline=float(np.asarray(est._baseline_prediction).ravel()[0]),
+            starts=starts,
+            value=nodes["value"].astype(np.float64),
+            feature=nodes["feature_idx"].astype(np.int64),
+            threshold=nodes["num_threshold"].astype(np.float64),
+            missing_left=nodes["missing_go_to_left"].astype(bool),
+            left=nodes["left"].astype(np.int64),
+            right=nodes["right"].astype(np.int64),
+            is_leaf=nodes["is_leaf"].astype(bool),
+        )
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        rows = np.arange(X.shape[0])
+        out = np.zeros(X.shape[0], dtype=np.float64)
+        out += self.baseline
+        for t in range(len(self.starts) - 1):
+            base = int(self.starts[t])
+            node = np.full(X.shape[0], base, dtype=np.int64)
+            active = ~self.is_leaf[node]
+            while active.any():
+                n = node[active]
+                x = X[rows[active], self.feature[n]]
+                go_left = np.where(np.isnan(x), self.missing_left[n], x <= self.threshold[n])
+                node[active] = base + np.where(go_left, self.left[n], self.right[n])
+                active = ~self.is_leaf[node]
+            out += self.value[node]
+        return out
+
+    def save(self, path: Path) -> None:
+        arrays = {name: getattr(self, name) for name in self.FIELDS}
+        with open(path, "wb") as fh:
+            np.savez(fh, allow_pickle=False, baseline=np.array([self.baseline]), **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> TreeArrays:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(baseline=float(data["baseline"][0]), **{name: data[name] for name in cls.FIELDS})
+
+
+class HistGBMember(Member):
+    name = "histgb"
+    suffix = ".npz"
+
+    def default_params(self) -> dict[str, Any]:
+        return {
+            "max_iter": 500,
+            "learning_rate": 0.04,
+            "max_leaf_nodes": 31,
+            "min_samples_leaf": 20,
+            "l2_regularization": 1.0,
+            "max_features": 0.5,
+        }
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        return {
+            "max_iter": trial.suggest_int("max_iter", 200, 1200, step=100),
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
+            "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 7, 63),
+            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 5, 100, log=True),
+            "l2_regularization": trial.suggest_float("l2_regularization", 1e-3, 30.0, log=True),
+            "max_features": trial.suggest_float("max_features", 0.2, 1.0),
+        }
+
+    def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int, n_jobs: int) -> TreeArrays:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        # sklearn's HistGB threads through OpenMP; n_jobs has no per-estimator knob, so it is left to OMP settings.
+        est = HistGradientBoostingRegressor(**params, early_stopping=False, random_state=seed)
+        est.fit(X, y)
+        return TreeArrays.from_sklearn(est)
+
+    def predict(self, fitted: TreeArrays, X: np.ndarray) -> np.ndarray:
+        return fitted.predict(X)
+
+    def save(self, fitted: TreeArrays, path: Path) -> None:
+        fitted.save(path)
+
+    def load(self, path: Path) -> TreeArrays:
+        return TreeArrays.load(path)
+
+
+MEMBERS: dict[str, Member] = {m.name: m for m in (LightGBMMember(), XGBoostMember(), CatBoostMember(), HistGBMember())}
+
+
+def get_member(name: str) -> Member:
+    return MEMBERS[name]

@@ -1,0 +1,217 @@
+"""The GBT ensemble variant: members, nested CV without leakage, determinism, save/load, ensembles, configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from gbt_data import make_dataset
+from scipy.stats import spearmanr
+
+from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.errors import InputError
+from mediaeval_memo.variants import get_variant
+from mediaeval_memo.variants.base import resolve_config
+from mediaeval_memo.variants.gbt import (
+    GBTConfig,
+    GBTModel,
+    GBTVariant,
+    TargetEncoding,
+    group_folds,
+    listen_fits,
+)
+from mediaeval_memo.variants.gbt_members import MEMBERS, TreeArrays
+
+FAST: dict[str, dict[str, Any]] = {
+    "lightgbm": {"n_estimators": 40, "min_data_in_leaf": 5},
+    "xgboost": {"n_estimators": 40},
+    "catboost": {"iterations": 40},
+    "histgb": {"max_iter": 40, "min_samples_leaf": 5},
+}
+
+
+def fast_config(members: list[str], **kw: Any) -> GBTConfig:
+    params = {m: FAST[m] for m in members}
+    return GBTConfig(members=members, params=params, n_jobs=1, **{"n_trials": 1, **kw})
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> PreparedDataset:
+    return PreparedDataset.load(make_dataset(tmp_path_factory.mktemp("gbt") / "ds"))
+
+
+def _val_srcc(model: GBTModel, dataset: PreparedDataset, fold: int) -> float:
+    assert dataset.folds is not None
+    ids = dataset.folds.val_ids(fold)
+    pred = model.predict(dataset, ids)
+    gold = dataset.rows(ids)["mem_score"].to_numpy()
+    return float(spearmanr(pred.to_numpy(), gold).statistic)
+
+
+@pytest.mark.parametrize("member", sorted(MEMBERS))
+def test_every_member_learns_the_planted_signal(dataset: PreparedDataset, member: str) -> None:
+    model = GBTVariant(log=lambda _: None).fit(dataset, fast_config([member]), 0)
+    assert list(model.fitted) == [member]
+    assert _val_srcc(model, dataset, 0) > 0.5
+
+
+def test_nested_cv_never_shows_an_outer_validation_id(tmp_path: Path) -> None:
+    dataset = PreparedDataset.load(make_dataset(tmp_path / "ds"))
+    assert dataset.folds is not None
+    config = fast_config(["lightgbm", "histgb"], n_trials=3)
+    seen: list[tuple[str, frozenset[str]]] = []
+    with listen_fits(lambda stage, ids: seen.append((stage, ids))):
+        GBTVariant(log=lambda _: None).fit(dataset, config, 1)
+    stages = {stage.split(":")[0] for stage, _ in seen}
+    assert stages == {"transform", "tune", "ensemble", "member"}
+    # 3 inner folds x 3 trials x 2 members tuning fits, each on an inner training part only.
+    tune_fits = [ids for stage, ids in seen if stage.startswith("tune")]
+    assert len(tune_fits) == 3 * 3 * 2
+    outer_val = set(dataset.folds.val_ids(1))
+    train = set(dataset.folds.train_ids(1))
+    for stage, ids in seen:
+        assert not ids & outer_val, stage
+        assert ids <= train, stage
+    # Each tuning fit and inner transform leaves its inner validation fold out: never the whole training part.
+    assert all(len(ids) < len(train) for stage, ids in seen if stage.startswith(("tune", "transform:inner")))
+
+
+def test_inner_folds_from_the_dataset_are_used(tmp_path: Path) -> None:
+    dataset = PreparedDataset.load(make_dataset(tmp_path / "ds", inner=True))
+    assert dataset.folds is not None
+    inner = dataset.folds.inner[2]
+    seen: list[frozenset[str]] = []
+    with listen_fits(lambda stage, ids: seen.append(ids) if stage.startswith("transform:inner") else None):
+        GBTVariant(log=lambda _: None).fit(dataset, fast_config(["lightgbm"]), 2)
+    train = set(dataset.folds.train_ids(2))
+    assert seen == [frozenset(train - set(inner[0])), frozenset(train - set(inner[1]))]
+
+
+def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDataset, tmp_path: Path) -> None:
+    config = fast_config(sorted(MEMBERS), n_trials=2, bagging_seeds=2)
+    first = GBTVariant(log=lambda _: None).fit(dataset, config, None)
+    second = GBTVariant(log=lambda _: None).fit(dataset, config, None)
+    a = first.predict_members(dataset, "test")
+    b = second.predict_members(dataset, "test")
+    assert a.equals(b)
+    first.save(tmp_path / "model")
+    loaded = GBTModel.load(tmp_path / "model")
+    assert loaded.predict_members(dataset, "test").equals(a)
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(
+        [
+            "gbt.json",
+            "transform.npz",
+            "catboost_0.cbm",
+            "catboost_1.cbm",
+            "histgb_0.npz",
+            "histgb_1.npz",
+            "lightgbm_0.txt",
+            "lightgbm_1.txt",
+            "xgboost_0.json",
+            "xgboost_1.json",
+        ]
+    )
+
+
+def test_ridge_stacking(dataset: PreparedDataset) -> None:
+    model = GBTVariant(log=lambda _: None).fit(dataset, fast_config(["lightgbm", "xgboost"], ensemble="ridge"), 0)
+    assert model.ensemble.kind == "ridge"
+    assert (model.ensemble.coef >= 0).all()
+    assert _val_srcc(model, dataset, 0) > 0.5
+
+
+def test_rank_mean_is_on_the_target_scale_and_per_video(dataset: PreparedDataset) -> None:
+    model = GBTVariant(log=lambda _: None).fit(dataset, fast_config(["lightgbm", "histgb"]), None)
+    test_ids = dataset.split("test")["video_id"].tolist()
+    whole = model.predict(dataset, test_ids)
+    one_by_one = [model.predict(dataset, [v]).iloc[0] for v in test_ids[:5]]
+    assert whole.iloc[:5].tolist() == one_by_one
+    y = dataset.labelled("mem_score")["mem_score"]
+    assert y.min() <= whole.min() and whole.max() <= y.max()
+
+
+def test_histgb_tree_export_matches_sklearn() -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = np.nan_to_num(X[:, 0]) + rng.normal(0, 0.2, 200)
+    est = HistGradientBoostingRegressor(max_iter=25, early_stopping=False, random_state=0).fit(X, y)
+    assert np.array_equal(TreeArrays.from_sklearn(est).predict(X), est.predict(X))
+
+
+def test_group_folds_keep_groups_together() -> None:
+    ids = [f"v{i}" for i in range(30)]
+    groups = [f"g{i % 7}" for i in range(30)]
+    folds = group_folds(ids, groups, 3, seed=1)
+    assert sorted(v for f in folds for v in f) == sorted(ids)
+    fold_of_group: dict[str, int] = {}
+    for k, f in enumerate(folds):
+        for v in f:
+            assert fold_of_group.setdefault(groups[ids.index(v)], k) == k
+    assert folds == group_folds(ids, groups, 3, seed=1)
+    with pytest.raises(InputError, match="2 groups cannot make 3 group-aware folds"):
+        group_folds(ids[:4], ["a", "b", "a", "b"], 3, seed=0)
+
+
+def test_categorical_encoding_is_cross_fitted(dataset: PreparedDataset) -> None:
+    from mediaeval_memo.variants.gbt import Design, Transform
+
+    config = fast_config(["lightgbm"], features=["emb"], use_meta=False, target_smoothing=0.0)
+    design = Design.choose(dataset, config, log=lambda _: None)
+    assert design.categoricals == ["action"]
+    ids = dataset.labelled("mem_score")["video_id"].tolist()
+    raw = design.raw(dataset, ids)
+    # Give every video its own category: a leaky encoding would copy each video's own target.
+    raw.cats["action"] = np.array(ids)
+    y = dataset.rows(ids)["mem_score"].to_numpy()
+    _, X = Transform.fit(design, raw, y, config, "transform:test")
+    assert not np.isclose(X[:, -1], y).any()
+    enc = TargetEncoding.fit(np.array(["a", "a", "b", ""]), np.array([1.0, 3.0, 5.0, 7.0]), smoothing=0.0)
+    assert enc.apply(np.array(["a", "b", "zzz", ""])).tolist() == [2.0, 5.0, 4.0, 4.0]
+
+
+def test_categorical_unknown_on_test_is_dropped(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from mediaeval_memo.variants.gbt import Design
+
+    root = make_dataset(tmp_path / "ds")
+    items = pd.read_parquet(root / "items.parquet")
+    items.loc[items["split"] == "test", "action"] = ""
+    items.to_parquet(root / "items.parquet", index=False)
+    logs: list[str] = []
+    design = Design.choose(PreparedDataset.load(root), GBTConfig(), logs.append)
+    assert design.categoricals == []
+    assert logs == ["categorical 'action' is unknown for every test video: not used, so CV predicts test"]
+
+
+def test_config_validation_names_field_and_value() -> None:
+    with pytest.raises(InputError, match=r"members 'ligthgbm': unknown member \(accepted: lightgbm, xgboost"):
+        resolve_config(GBTConfig, None, {"members": "ligthgbm"})
+    with pytest.raises(InputError, match=r"n_trials 0: must be >= 1"):
+        resolve_config(GBTConfig, None, {"n_trials": "0"})
+    with pytest.raises(InputError, match=r"params 'catboost': not one of the chosen members \(lightgbm\)"):
+        resolve_config(GBTConfig, None, {"members": "lightgbm", "params": "{catboost: {depth: 3}}"})
+    config = resolve_config(GBTConfig, None, {"params": "{lightgbm: {n_estimators: 5}}", "ensemble": "ridge"})
+    assert config.params == {"lightgbm": {"n_estimators": 5}}
+    assert isinstance(get_variant("gbt"), GBTVariant)
+
+
+def test_missing_feature_block_is_an_input_error(dataset: PreparedDataset) -> None:
+    with pytest.raises(InputError, match=r"features 'text__\*': no feature block matches \(have: emb\)"):
+        GBTVariant(log=lambda _: None).fit(dataset, fast_config(["lightgbm"], features=["text__*"]), 0)
+
+
+def test_tuning_resumes_from_the_workdir(dataset: PreparedDataset, tmp_path: Path) -> None:
+    config = fast_config(["lightgbm"], n_trials=2)
+    logs: list[str] = []
+    first = GBTVariant(log=logs.append).fit(dataset, config, 0, tmp_path / "work")
+    assert (tmp_path / "work" / "tuned_lightgbm.json").is_file()
+    logs.clear()
+    again = GBTVariant(log=logs.append).fit(dataset, config, 0, tmp_path / "work")
+    assert any("tuned earlier, reusing" in line for line in logs)
+    assert again.predict(dataset, "test").equals(first.predict(dataset, "test"))
