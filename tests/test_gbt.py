@@ -174,7 +174,7 @@ def test_categorical_encoding_is_cross_fitted(dataset: PreparedDataset) -> None:
     assert enc.apply(np.array(["a", "b", "zzz", ""])).tolist() == [2.0, 5.0, 4.0, 4.0]
 
 
-def test_categorical_unknown_on_test_is_dropped(tmp_path: Path) -> None:
+def test_columns_unknown_on_test_are_dropped(tmp_path: Path) -> None:
     import pandas as pd
 
     from mediaeval_memo.variants.gbt import Design
@@ -182,11 +182,17 @@ def test_categorical_unknown_on_test_is_dropped(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "ds")
     items = pd.read_parquet(root / "items.parquet")
     items.loc[items["split"] == "test", "action"] = ""
+    items.loc[items["split"] == "test", "meta_duration"] = float("nan")
     items.to_parquet(root / "items.parquet", index=False)
     logs: list[str] = []
     design = Design.choose(PreparedDataset.load(root), GBTConfig(), logs.append)
-    assert design.categoricals == []
-    assert logs == ["categorical 'action' is unknown for every test video: not used, so CV predicts test"]
+    assert design.categoricals == [] and design.meta_columns == []
+    assert logs == [
+        "numeric column 'meta_duration' is unknown for every test video: not used, so that CV predicts test",
+        "categorical 'action' is unknown for every test video: not used, so that CV predicts test",
+    ]
+    Design.choose(PreparedDataset.load(root), GBTConfig(), logs.append)
+    assert len(logs) == 2  # said once, not once per fold
 
 
 def test_config_validation_names_field_and_value() -> None:

@@ -255,6 +255,12 @@ class Raw:
         )
 
 
+def _tell_once(dataset: PreparedDataset, col: str, log: Callable[[str], None], message: str) -> None:
+    if (str(dataset.root), col) not in _told_dropped:
+        _told_dropped.add((str(dataset.root), col))
+        log(message.format(col=col) + ", so that CV predicts test")
+
+
 @dataclass
 class Design:
     """Which inputs the model reads: feature blocks (with their dims), numeric metadata, categorical columns."""
@@ -285,10 +291,18 @@ class Design:
         else:
             chosen = have
         items = dataset.items
-        meta = [c for c in items.columns if c.startswith("meta_") and pd.api.types.is_numeric_dtype(items[c])]
-        meta = meta if config.use_meta else []
-        cats = []
         test = dataset.split("test")
+        meta = []
+        for col in items.columns:
+            if not (config.use_meta and col.startswith("meta_") and pd.api.types.is_numeric_dtype(items[col])):
+                continue
+            if len(test) and test[col].isna().all():
+                # e.g. VIDEM's annotation counts: known for labelled videos only. Learning from them would make
+                # CV look better than test can be.
+                _tell_once(dataset, col, log, "numeric column {col!r} is unknown for every test video: not used")
+                continue
+            meta.append(col)
+        cats = []
         for col in config.categoricals:
             if col not in items.columns or col in meta:
                 continue
@@ -296,9 +310,7 @@ class Design:
             if values.nunique() < 2:
                 continue
             if len(test) and (test[col].fillna("").astype(str) == "").all():
-                if (str(dataset.root), col) not in _told_dropped:
-                    _told_dropped.add((str(dataset.root), col))
-                    log(f"categorical {col!r} is unknown for every test video: not used, so CV predicts test")
+                _tell_once(dataset, col, log, "categorical {col!r} is unknown for every test video: not used")
                 continue
             cats.append(col)
         if not chosen and not meta and not cats:
