@@ -2,7 +2,8 @@
 
 Same data (n = 1500 videos, a prediction correlated about 0.7 with the gold, ties in the gold as real annotation
 scores have), B = 10,000 resamples, both methods' 95% percentile and BCa intervals, both timed in this one run.
-Targets: at least 20x faster than scipy, CI bounds within 0.005 of scipy's (the two draw different resamples, so
+Both wall-clock and CPU time are printed: on a machine shared with other work the CPU-time ratio is the steadier
+figure. Targets: at least 20x faster than scipy, CI bounds within 0.005 of scipy's (the two draw different resamples, so
 the bounds differ by Monte Carlo error only). Also prints the peak traced memory, a large-n run (n = 100,000) to
 show the chunked working set, and with --device cuda the time on a GPU.
 
@@ -30,30 +31,31 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return gold, pred
 
 
-def toolkit(gold: np.ndarray, pred: np.ndarray, b: int, device: str) -> tuple[float, tuple, tuple, float]:
-    start = time.perf_counter()
+def toolkit(gold: np.ndarray, pred: np.ndarray, b: int, device: str) -> tuple[float, float, tuple, tuple]:
+    start, cpu = time.perf_counter(), time.process_time()
     reps = replicates(gold, [pred], n_resamples=b, seed=0, metrics=("srcc",), jackknife=True, device=device)
     boot = reps.bootstrap["srcc"][0]
     est = float(reps.estimate["srcc"][0])
     perc = percentile_ci(boot)
     bca = bca_ci(boot, est, reps.jackknife["srcc"][0])  # type: ignore[index]
-    seconds = time.perf_counter() - start
-    return seconds, (perc.low, perc.high), (bca.low, bca.high), est
+    return time.perf_counter() - start, time.process_time() - cpu, (perc.low, perc.high), (bca.low, bca.high)
 
 
-def scipy_side(gold: np.ndarray, pred: np.ndarray, b: int) -> tuple[float, tuple, tuple]:
+def scipy_side(gold: np.ndarray, pred: np.ndarray, b: int) -> tuple[float, float, tuple, tuple]:
     def srcc(x: np.ndarray, y: np.ndarray) -> float:
         return stats.spearmanr(x, y).statistic
 
-    start = time.perf_counter()
+    stats.bootstrap((pred, gold), srcc, paired=True, vectorized=False, n_resamples=10, method="percentile", rng=1)
+    start, cpu = time.perf_counter(), time.process_time()
     res = stats.bootstrap(
         (pred, gold), srcc, paired=True, vectorized=False, n_resamples=b, method="BCa", rng=np.random.default_rng(0)
     )
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     perc = stats.bootstrap(
         (pred, gold), srcc, paired=True, vectorized=False, n_resamples=0, method="percentile", bootstrap_result=res
     )
-    return seconds, (perc.confidence_interval.low, perc.confidence_interval.high), tuple(res.confidence_interval)
+    ci = res.confidence_interval
+    return seconds, cpu_seconds, (perc.confidence_interval.low, perc.confidence_interval.high), (ci.low, ci.high)
 
 
 def fmt(ci: tuple) -> str:
@@ -73,10 +75,14 @@ def main() -> None:
     gold, pred = make_data(args.n)
     print(f"n = {args.n}, B = {args.resamples}, Spearman = {stats.spearmanr(pred, gold).statistic:.4f}")
 
-    if args.device == "cuda":
-        toolkit(gold, pred, 64, "cuda")  # warm-up: CUDA context, kernels
-    t_ours, perc_ours, bca_ours, _ = toolkit(gold, pred, args.resamples, args.device)
-    print(f"toolkit ({args.device}): {t_ours:.3f} s  percentile {fmt(perc_ours)}  BCa {fmt(bca_ours)}")
+    toolkit(gold, pred, 64, args.device)  # warm-up: thread pool, first calls (and on a GPU the CUDA context)
+    # The toolkit's run is short, so one busy moment on shared cores swings it: take the median of three runs.
+    runs = sorted((toolkit(gold, pred, args.resamples, args.device) for _ in range(3)), key=lambda r: r[0])
+    t_ours, cpu_ours, perc_ours, bca_ours = runs[1]
+    print(
+        f"toolkit ({args.device}), median of 3: {t_ours:.3f} s wall, {cpu_ours:.3f} s CPU  "
+        f"percentile {fmt(perc_ours)}  BCa {fmt(bca_ours)}  (all runs: {', '.join(f'{r[0]:.3f}' for r in runs)} s)"
+    )
     # Memory in a second, untimed run: tracemalloc slows every numpy allocation down.
     tracemalloc.start()
     toolkit(gold, pred, args.resamples, args.device)
@@ -85,9 +91,13 @@ def main() -> None:
     print(f"toolkit peak traced host memory: {peak / 2**20:.1f} MiB")
 
     if not args.skip_scipy:
-        t_scipy, perc_scipy, bca_scipy = scipy_side(gold, pred, args.resamples)
-        print(f"scipy.stats.bootstrap + spearmanr: {t_scipy:.3f} s  percentile {fmt(perc_scipy)}  BCa {fmt(bca_scipy)}")
-        print(f"speed-up: {t_scipy / t_ours:.1f}x (target >= 20x)")
+        t_scipy, cpu_scipy, perc_scipy, bca_scipy = scipy_side(gold, pred, args.resamples)
+        print(
+            f"scipy.stats.bootstrap + spearmanr: {t_scipy:.3f} s wall, {cpu_scipy:.3f} s CPU  "
+            f"percentile {fmt(perc_scipy)}  BCa {fmt(bca_scipy)}"
+        )
+        # CPU time counts only this process's work, so its ratio moves less when others share the cores.
+        print(f"speed-up: {t_scipy / t_ours:.1f}x wall, {cpu_scipy / cpu_ours:.1f}x CPU time (target >= 20x)")
         worst = max(abs(a - b) for a, b in zip(perc_ours + bca_ours, perc_scipy + bca_scipy, strict=True))
         print(f"largest CI bound difference: {worst:.4f} (target <= 0.005)")
 

@@ -51,7 +51,8 @@ def prepare_samples(ctx: DemoContext) -> None:
 
     for layout, root in ctx.releases.items():
         options = PrepareOptions(frames=3, folds=5, seed=ctx.seed, workers=ctx.workers)
-        ctx.prepared[layout] = prepare(layout, root, ctx.out / "prepared" / layout, options).out
+        out = ctx.out / "prepared" / layout
+        ctx.prepared[layout] = prepare(layout, root, out, options, log=lambda m: ctx.echo(f"  {m}")).out
 
 
 def show_summaries(ctx: DemoContext) -> None:

@@ -53,8 +53,9 @@ def sample_memento10k(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sample_videm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Prepared VIDEM sample: 60 dev videos over 12 channels, 20 test videos over 4 other channels, transcripts,
-    3 frames sampled from the shipped 1-fps folders, organiser feature blocks (`organiser__HSVHistogram`, ...);
-    targets `memorability_score` and `brand_memorability`; folds grouped by channel."""
+    3 frames sampled from the shipped 1-fps folders, organiser feature blocks `organiser__HSVHistogram`,
+    `organiser__RGBHistogram`, `organiser__ViT` (3x768 flattened) and `organiser__R3D`; targets
+    `memorability_score` and `brand_memorability`; folds grouped by channel."""
     return _prepare_sample("videm", tmp_path_factory)
 
 

@@ -19,7 +19,8 @@ def test_info_text(sample_memento10k: Path) -> None:
     assert lines[1] == "  rows: train 160, dev 40, test 40 (total 240)"
     assert lines[2].startswith("  target mem_score: 200 labelled, mean 0.")
     assert "  folds: 5 (seed 0) over 240 groups, sizes 40/40/40/40/40" in lines
-    assert "  media: 240 found, 0 missing" in lines
+    release = (sample_memento10k.parent / "release" / "videos").resolve()
+    assert f"  media: 240 found, 0 missing in {release}" in lines
     assert "  frames: 240 videos with 3 frames each" in lines
 
 
@@ -35,7 +36,12 @@ def test_info_json_and_frames_deleted_after_prepare(sample_videm: Path, tmp_path
     assert set(summary["targets"]) == {"memorability_score", "brand_memorability"}
     assert summary["groups"] == 16
     assert summary["frames"]["videos_with_frames"] == 79  # counted on disk, not trusted from the manifest
-    assert summary["feature_blocks"] == ["organiser__HSVHistogram", "organiser__R3D", "organiser__RGBHistogram"]
+    assert summary["feature_blocks"] == [
+        "organiser__HSVHistogram",
+        "organiser__R3D",
+        "organiser__RGBHistogram",
+        "organiser__ViT",
+    ]
 
 
 def test_info_not_a_prepared_dataset(tmp_path: Path) -> None:
@@ -56,3 +62,4 @@ def test_info_real_memento10k(memento10k_root: Path, tmp_path: Path) -> None:
     assert "  rows: train 7000, dev 0, test 1500 (total 8500)" in result.output
     assert "  target mem_score: 7000 labelled, mean 0.8010" in result.output
     assert "  captions: 8500 videos with captions, 5.00 per video" in result.output
+    assert "  media: none in the release (captions and metadata only)" in result.output

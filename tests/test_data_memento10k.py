@@ -262,3 +262,32 @@ def test_inner_folds_option(tmp_path: Path) -> None:
     folds = json.loads((tmp_path / "out" / "folds.json").read_text())
     assert folds["k"] == 2 and sorted(folds["inner"]) == ["0", "1"] and len(folds["inner"]["0"]) == 2
     assert "2 inner folds each" in output
+
+
+def test_out_must_not_replace_the_release(tmp_path: Path) -> None:
+    root = write_release(tmp_path / "r")
+    for out in (root, tmp_path):
+        code, output = run_prepare(root, out, "--force")
+        assert (code, output) == (
+            1,
+            f"error: {out}: --out: would replace the release itself; choose a folder outside --root\n",
+        )
+    assert (root / "training_set" / "train_scores.csv").is_file()
+
+
+def test_not_utf8_and_unreadable_csv(tmp_path: Path) -> None:
+    root = write_release(tmp_path / "r")
+    scores = root / "training_set" / "train_scores.csv"
+    scores.write_bytes(scores.read_bytes() + "7,u,1,0.5,0.5,0\n".encode("latin-1") + b"\xff\xfe\n")
+    code, output = run_prepare(root, tmp_path / "out")
+    assert code == 1
+    assert output.startswith("error: training_set/train_scores.csv: not UTF-8 text (byte ")
+    write_release(tmp_path / "r2")
+    captions = tmp_path / "r2" / "training_set" / "train_text_descriptions.csv"
+    captions.write_text(captions.read_text() + '7,"' + "x" * 200_000 + '",b,c,d,e\n')
+    code, output = run_prepare(tmp_path / "r2", tmp_path / "out")
+    assert (code, output) == (
+        1,
+        "error: training_set/train_text_descriptions.csv:8: not a readable CSV file: field larger than field limit "
+        "(131072)\n",
+    )

@@ -30,10 +30,16 @@ def test_prepared_videm_sample(sample_videm: Path) -> None:
     assert (ds.items["transcript"] == "").any() and (ds.items["transcript"].str.len() > 20).any()
     assert all(len(ds.frame_paths(v)) == 3 for v in ds.items["video_id"])
     assert ds.manifest["media_kind"] == "frames"
-    assert list_blocks(sample_videm) == ["organiser__HSVHistogram", "organiser__R3D", "organiser__RGBHistogram"]
+    assert list_blocks(sample_videm) == [
+        "organiser__HSVHistogram",
+        "organiser__R3D",
+        "organiser__RGBHistogram",
+        "organiser__ViT",
+    ]
     block = load_block(sample_videm, "organiser__HSVHistogram")
     assert block.dim == 72 and sorted(block.ids) == sorted(ds.items["video_id"])
     assert ds.manifest["organiser_features"]["R3D"] == {"block": "organiser__R3D", "shape": [512], "videos": 80}
+    assert load_block(sample_videm, "organiser__ViT").dim == 3 * 768
 
 
 @pytest.fixture(scope="module")

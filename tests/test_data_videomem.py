@@ -31,7 +31,8 @@ def write_2018(root: Path) -> Path:
     (root / "devset" / "ground-truth").mkdir(parents=True)
     rows = "".join(f"video{i}.webm,0.{80 + i},34,0.{70 + i},10\r\n" for i in range(1, 7))
     (root / "devset" / "ground-truth" / "dev-set_ground-truth.csv").write_bytes(b"\xef\xbb\xbf" + (GT + rows).encode())
-    captions = "".join(f"video{i}.webm\tcouple-relaxing-on-picnic-{i}\r\n" for i in range(1, 7))
+    captions = "".join(f"video{i}.webm\tcouple-relaxing-on-picnic-{i}\r\n" for i in range(1, 6))
+    captions += 'video6.webm\t"quoted"-sign\r\n'  # not CSV quoting: the quotes are part of the caption
     (root / "devset" / "dev-set_video-captions.txt").write_text(captions, newline="")
     (root / "testset").mkdir()
     (root / "testset" / "test-set_videos-captions.txt").write_text("video8001.webm\tdog-runs\r\n", newline="")
@@ -49,6 +50,7 @@ def test_2018_names_without_videos(tmp_path: Path) -> None:
     ds = PreparedDataset.load(tmp_path / "out")
     assert ds.split("dev")["short_term"].tolist() == pytest.approx([0.81, 0.82, 0.83, 0.84, 0.85, 0.86])
     assert ds.split("test")["captions"].iloc[0] == ["dog runs"]
+    assert ds.items.loc[ds.items["video_id"] == "video6.webm", "captions"].item() == ['"quoted" sign']
     assert ds.manifest["frames"] == {
         "skipped": "no media in the release (pass --media DIR for Memento10k/VideoMem videos)"
     }

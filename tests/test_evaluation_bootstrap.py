@@ -36,6 +36,22 @@ def test_count_spearman_equals_scipy_on_explicit_resamples(ties: bool) -> None:
     np.testing.assert_allclose(got["mse"][0], [np.mean((pred[d] - gold[d]) ** 2) for d in draws], atol=1e-12)
 
 
+def test_wide_integer_path_and_extreme_counts_equal_scipy() -> None:
+    gold, pred = _data(20_000, ties=True)  # beyond int16: the int32 / int64 path
+    draws = np.random.default_rng(2).integers(0, len(gold), size=(3, len(gold)))
+    counts = np.stack([np.bincount(d, minlength=len(gold)) for d in draws])
+    got = count_statistics(gold, [pred], counts)["srcc"][0]
+    np.testing.assert_allclose(got, [stats.spearmanr(pred[d], gold[d]).statistic for d in draws], atol=1e-12)
+    small_gold, small_pred = _data(300, ties=False)
+    skewed = np.zeros(300, dtype=int)
+    skewed[[0, 1, 2]] = [250, 40, 10]  # one video drawn 250 times
+    want = stats.spearmanr(np.repeat(small_pred, skewed), np.repeat(small_gold, skewed)).statistic
+    assert count_statistics(small_gold, [small_pred], skewed)["srcc"][0, 0] == pytest.approx(want, abs=1e-12)
+    single = np.zeros(300, dtype=int)
+    single[7] = 300  # every copy the same video: Spearman is undefined
+    assert np.isnan(count_statistics(small_gold, [small_pred], single)["srcc"][0, 0])
+
+
 def test_bootstrap_replicates_are_spearman_of_the_drawn_resamples() -> None:
     gold, pred = _data(200, ties=True)
     reps = replicates(gold, [pred], n_resamples=40, seed=3, metrics=("srcc",), jackknife=False, device="cpu")
@@ -141,6 +157,30 @@ def test_bad_arguments_are_refused() -> None:
         replicates(gold, [pred], metrics=("auc",))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="same total"):
         count_statistics(gold, [pred], np.array([[1] * 10, [2] * 10]))
+
+
+def test_torch_code_path_gives_the_numpy_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU path's torch code, run on torch's CPU device, so that machines without a GPU test it too."""
+    torch = pytest.importorskip("torch")
+    from mediaeval_memo.evaluation import bootstrap
+
+    numpy_init = bootstrap._Backend.__init__
+
+    def torch_on_cpu(self: bootstrap._Backend, device: str, n: int) -> None:
+        numpy_init(self, "cpu", n)
+        if device == "torch-cpu":
+            self.torch, self.device = torch, "cpu"
+
+    monkeypatch.setattr(bootstrap._Backend, "__init__", torch_on_cpu)
+    monkeypatch.setattr(bootstrap, "resolve_device", lambda device="auto": device)
+    gold, pred = _data(300, ties=True)
+    other = np.random.default_rng(5).normal(size=300)
+    cpu = replicates(gold, [pred, other], n_resamples=100, seed=0, device="cpu")
+    tch = replicates(gold, [pred, other], n_resamples=100, seed=0, device="torch-cpu")
+    assert cpu.jackknife is not None and tch.jackknife is not None
+    for m in cpu.metrics:
+        np.testing.assert_allclose(tch.bootstrap[m], cpu.bootstrap[m], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(tch.jackknife[m], cpu.jackknife[m], rtol=0, atol=1e-12)
 
 
 @pytest.mark.gpu

@@ -147,8 +147,13 @@ def test_score_error_paths(tmp_path: Path, files: dict[str, Path]) -> None:
     g.assign(other=1.0).to_csv(wide, index=False)
     out = _error(_invoke("score", files["run1"], "--gold", wide))
     assert (
-        out == f"error: {wide}: target: several value columns (mem_score, other); name the gold column with --target\n"
+        out
+        == f"error: {wide}: target: several numeric columns (mem_score, other); name the gold column with --target\n"
     )
+    with_url = tmp_path / "with_url.csv"
+    pd.read_csv(gold, dtype={"video_id": str}).assign(url="http://x").to_csv(with_url, index=False)
+    # One numeric column besides the ids: it is the gold, no --target needed.
+    assert _invoke("score", files["run1"], "--gold", with_url, "--bootstrap", 0, "--method", "fisher").exit_code == 0
     out = _error(_invoke("score", files["run1"], "--gold", wide, "--target", "nope"))
     assert out == f"error: {wide}: target 'nope': no such column (found: mem_score, other)\n"
 
@@ -190,6 +195,7 @@ def test_compare_two_runs(files: dict[str, Path]) -> None:
     result = _invoke("compare", files["run1"], files["run3"], "--gold", files["gold"], "--bootstrap", 999, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
+    assert [r["name"] for r in data["runs"]] == ["run1", "run3"]
     (pair,) = data["pairs"]
     assert pair["a"] == "run1" and pair["b"] == "run3"
     assert pair["difference"] == pytest.approx(pair["srcc_a"] - pair["srcc_b"])
@@ -248,3 +254,23 @@ def test_leaderboard_error_paths(tmp_path: Path, files: dict[str, Path]) -> None
     result = _invoke("leaderboard", files["run1"], bad, "--gold", files["gold"], "--out", tmp_path / "lb")
     assert _error(result) == f"error: {bad}:2: score 'abc': score must be a finite number\n"
     assert not list(tmp_path.glob("lb*"))
+
+
+def test_score_reads_official_run_files_with_a_profile(tmp_path: Path, files: dict[str, Path]) -> None:
+    frame = pd.read_csv(files["run1"], dtype={"video_id": str})
+    run = tmp_path / "renamed.csv"
+    lines = [
+        "video_id,memorability_score",
+        *(f"{v},{min(1.0, max(0.0, s)):.10g}" for v, s in zip(frame["video_id"], frame["score"], strict=True)),
+    ]
+    run.write_text("\n".join(lines) + "\n")
+    result = _invoke("score", run, "--gold", files["gold"], "--profile", "me25", "--bootstrap", 100, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["metrics"]["srcc"]["value"] > 0.9
+    # Without the profile the file is not a predictions CSV.
+    plain = _invoke("score", run, "--gold", files["gold"], "--bootstrap", 100)
+    assert plain.exit_code == 1 and "missing column" in plain.output
+    broken = tmp_path / "broken.csv"
+    broken.write_text("video_id,score\nvid0000,2\n")
+    out = _error(_invoke("score", broken, "--gold", files["gold"], "--profile", "me25"))
+    assert out == f"error: {broken}:2: score '2': score outside the profile's range [0, 1]\n"

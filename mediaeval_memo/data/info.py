@@ -54,7 +54,7 @@ def summarize(directory: str | Path) -> dict[str, Any]:
             "seed": folds.seed,
             "inner_k": len(folds.inner.get(0, [])),
         },
-        "media": manifest.get("media", {}),
+        "media": {**manifest.get("media", {}), "root": manifest.get("media_root")},
         "frames": {
             "per_video": per_video,
             "videos_with_frames": on_disk,
@@ -90,7 +90,10 @@ def render_summary(summary: dict[str, Any]) -> str:
             + inner
         )
     media = summary["media"]
-    lines.append(f"  media: {media.get('found', 0)} found, {media.get('missing', 0)} missing")
+    if media.get("root") is None:
+        lines.append("  media: none in the release (captions and metadata only)")
+    else:
+        lines.append(f"  media: {media.get('found', 0)} found, {media.get('missing', 0)} missing in {media['root']}")
     fr = summary["frames"]
     if fr["per_video"]:
         lines.append(f"  frames: {fr['videos_with_frames']} videos with {fr['per_video']} frames each")

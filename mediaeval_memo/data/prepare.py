@@ -33,6 +33,7 @@ from mediaeval_memo.data.items import (
 from mediaeval_memo.data.release import Release
 from mediaeval_memo.data.tables import display
 from mediaeval_memo.errors import InputError, Problem, ProblemList
+from mediaeval_memo.features.store import write_block
 from mediaeval_memo.io import atomic_dir, sha256_file
 from mediaeval_memo.media.frames import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, FrameJob, FrameReport, extract_frames
 
@@ -98,6 +99,10 @@ def prepare(
         raise InputError(_unknown_dataset(dataset))
     if not root.is_dir():
         raise InputError(Problem(str(root), "release folder does not exist", field="--root"))
+    if out.resolve() == root.resolve() or out.resolve() in root.resolve().parents:
+        raise InputError(
+            Problem(str(out), "would replace the release itself; choose a folder outside --root", field="--out")
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not options.force:
         raise InputError(
             Problem(str(out), "output folder exists and is not empty; pass --force to replace it", field="--out")
@@ -143,8 +148,6 @@ def prepare(
         write_items(tmp, release.items)
         write_json(tmp / "folds.json", folds.to_json())
         for name, (ids, vectors, shape) in organiser.items():
-            from mediaeval_memo.features.store import write_block
-
             write_block(
                 tmp,
                 ORGANISER_PREFIX + name,
@@ -165,7 +168,7 @@ def _frames(
     # Frames are reused by video id only when they were made from the same release with the same settings.
     settings = {"source_root": str(release.root.resolve()), "frames": options.frames, "max_side": options.max_side}
     settings_file = staging / FRAME_SETTINGS
-    if staging.exists() and not (settings_file.is_file() and json.loads(settings_file.read_text()) == settings):
+    if staging.exists() and _read_json(settings_file) != settings:
         shutil.rmtree(staging)
     previous = out / FRAMES_DIR
     if options.force and previous.is_dir() and not staging.exists() and _previous_settings(out) == settings:
@@ -202,16 +205,24 @@ def _frames(
     return report
 
 
-def _previous_settings(out: Path) -> dict[str, Any] | None:
+def _read_json(path: Path) -> Any:
+    """The JSON in `path`, or None when it is absent or unreadable (then whatever it described is redone)."""
     try:
-        manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _previous_settings(out: Path) -> dict[str, Any] | None:
+    manifest = _read_json(out / MANIFEST_FILE)
+    try:
         frames = manifest["frames"]
         return {
             "source_root": manifest["source_root"],
             "frames": frames["frames_per_video"],
             "max_side": frames["max_side"],
         }
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return None
 
 

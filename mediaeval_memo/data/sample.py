@@ -244,8 +244,8 @@ def _youtube_id(rng: np.random.Generator) -> str:
     return "".join(alphabet[int(i)] for i in rng.integers(0, len(alphabet), 11))
 
 
-def _histograms(images: Sequence[np.ndarray], bins: int = 24, hsv: bool = False) -> np.ndarray:
-    """Organiser-style (3, bins) colour histograms: one row per channel over the sampled frames."""
+def _histograms(images: Sequence[np.ndarray], bins: int = 8, hsv: bool = False) -> np.ndarray:
+    """(3, bins) colour histograms, one row per channel, over the pixels of `images`."""
     from PIL import Image
 
     pixels = np.concatenate(
@@ -272,7 +272,8 @@ def write_videm(
     rng.shuffle(brands)
     if dev_channels + test_channels > len(brands):
         raise ValueError(f"at most {len(brands)} channels in the sample")
-    projection = rng.normal(size=(6, 512)).astype(np.float32)
+    r3d_projection = rng.normal(size=(6, 512)).astype(np.float32)
+    vit_projection = rng.normal(size=(6, 768)).astype(np.float32)
     header = [
         "id",
         "video_id",
@@ -310,12 +311,15 @@ def write_videm(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(img).save(path, "JPEG", quality=90)
             sampled = [images[0], images[len(images) // 2], images[-1]]
+            # As shipped: one row per sampled frame (first, middle, last), except the clip-level R3D vector.
+            colour_stats = np.stack(
+                [np.concatenate([img.mean(axis=(0, 1)), img.std(axis=(0, 1))]) / 255.0 for img in sampled]
+            )
             feats = {
-                "HSVHistogram": np.stack([_histograms([img], hsv=True)[0] for img in sampled]),
-                "RGBHistogram": np.stack([_histograms([img])[0] for img in sampled]),
-                "R3D": (
-                    np.concatenate([np.mean(sampled, axis=(0, 1, 2)) / 255.0, rng.normal(0, 0.1, 3)]) @ projection
-                ).astype(np.float32),
+                "HSVHistogram": np.stack([_histograms([img], bins=8, hsv=True).reshape(-1) for img in sampled]),
+                "RGBHistogram": np.stack([_histograms([img], bins=8).reshape(-1) for img in sampled]),
+                "ViT": colour_stats @ vit_projection + rng.normal(0, 0.05, (3, 768)),
+                "R3D": colour_stats.mean(axis=0) @ r3d_projection + rng.normal(0, 0.05, 512),
             }
             for name, array in feats.items():
                 path = root / prefix / "features" / name / f"{vid}.npy"

@@ -58,41 +58,51 @@ def read_table(
     delimiter: str = ",",
     header: bool = True,
     columns: Sequence[str] | None = None,
+    quoting: bool = True,
 ) -> Table:
     """Read a delimited text file into records; a missing file, an empty file or a missing column is an InputError.
 
-    With `header=False`, `columns` names the fields of each line.
+    With `header=False`, `columns` names the fields of each line. `quoting=False` reads quote characters as text
+    (VideoMem's tab-separated caption files are not CSV-quoted).
     """
     name = display(path, root)
     if not path.is_file():
         raise InputError(Problem(name, "missing file"))
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        if header:
-            first = next(reader, None)
-            if first is None or not any(cell.strip() for cell in first):
-                raise InputError(Problem(name, f"empty file (expected a header with: {', '.join(required)})"))
-            names = [c.strip() for c in first]
-        else:
-            assert columns is not None, "a headerless table needs column names"
-            names = list(columns)
-        missing = [c for c in required if c not in names]
-        if missing:
-            raise InputError(
-                [
-                    Problem(name, f"missing column (the header has: {', '.join(names)})", line=1, field=c)
-                    for c in missing
-                ]
-            )
-        records: list[Record] = []
-        start = reader.line_num + 1
-        for row in reader:
-            if row and any(cell.strip() for cell in row):
-                records.append(Record(start, dict(zip(names, row, strict=False))))
-            start = reader.line_num + 1
+    line = 1
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
+            if header:
+                first = next(reader, None)
+                if first is None or not any(cell.strip() for cell in first):
+                    raise InputError(Problem(name, f"empty file (expected a header with: {', '.join(required)})"))
+                names = [c.strip() for c in first]
+            else:
+                assert columns is not None, "a headerless table needs column names"
+                names = list(columns)
+            missing = [c for c in required if c not in names]
+            if missing:
+                header_text = ", ".join(names)
+                raise InputError(
+                    [Problem(name, f"missing column (the header has: {header_text})", line=1, field=c) for c in missing]
+                )
+            records: list[Record] = []
+            line = reader.line_num + 1
+            for row in reader:
+                if row and any(cell.strip() for cell in row):
+                    records.append(Record(line, dict(zip(names, row, strict=False))))
+                line = reader.line_num + 1
+    except UnicodeDecodeError as exc:
+        raise InputError(Problem(name, f"not UTF-8 text (byte {exc.start} cannot be decoded)")) from exc
+    except csv.Error as exc:
+        raise InputError(Problem(name, f"not a readable {_kind(delimiter)} file: {exc}", line=line)) from exc
     if not records and header is False:
         raise InputError(Problem(name, "empty file"))
     return Table(path, names, records)
+
+
+def _kind(delimiter: str) -> str:
+    return "tab-separated" if delimiter == "\t" else "CSV"
 
 
 def parse_float(

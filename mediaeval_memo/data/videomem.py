@@ -85,7 +85,13 @@ def read_videomem(root: Path, media: Path | None = None) -> Release:
         if captions is not None:
             sources.append(captions)
             table = read_table(
-                captions, ["video", "caption"], root=root, delimiter="\t", header=False, columns=["video", "caption"]
+                captions,
+                ["video", "caption"],
+                root=root,
+                delimiter="\t",
+                header=False,
+                columns=["video", "caption"],
+                quoting=False,
             )
             file = display(captions, root)
             seen: dict[str, int] = {}

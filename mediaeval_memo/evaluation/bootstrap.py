@@ -3,17 +3,19 @@
 A bootstrap resample of n videos is a vector of counts c (how often each video was drawn; they sum to N = n).
 Nothing is sorted per resample: with the items in a variable's sorted order, the cumulative sum S of the counts
 ends every tie group, and the T copies of a group share the average rank `S_end - (T - 1) / 2` (scipy's "average"
-ties). Spearman is the count-weighted Pearson of those ranks. Three identities keep it cheap and exact:
+ties). Spearman is the count-weighted Pearson of those ranks. Two identities keep it cheap and exact:
 
-- the mean rank of every resample is (N + 1) / 2, so twice the centred rank, `u = 2 S_end - T - N`, is an integer;
+- `v = 2 * rank - 1 = 2 S_end - T` is an integer, and since the ranks of every resample sum to N (N + 1) / 2,
+  sum(c * v) = N^2: the centred cross term is sum(c * v_gold * v_pred) - N^3, with no centring pass;
 - the weighted sum of squared centred ranks is (N^3 - sum T^3) / 12 (the classical tie correction), which is the
   same for every variable without ties in the data (T is then the item's own count);
-- so Spearman = 3 * sum(c * u_gold * u_pred) / sqrt(D_gold * D_pred) with D = N^3 - sum T^3.
+- so Spearman = 3 * (sum(c * v_gold * v_pred) - N^3) / sqrt(D_gold * D_pred) with D = N^3 - sum T^3.
 
-All sums are integers, exact in int64 (and in float64 below 2^53, i.e. n up to about 200,000), so only the final
-division rounds: the values equal scipy's `spearmanr` on the explicit resample to the last bit or two.
+All sums are integers, accumulated exactly in int64, so only the final division rounds: the values equal scipy's
+`spearmanr` on the explicit resample to the last bit or two.
 
-Matrices are laid out (items x resamples), so a permutation copies whole rows and the cumulative sum adds rows.
+Count matrices are (resamples x items) in int16 (int32 beyond n = 16,383), so every cumulative sum runs along
+contiguous, narrow memory.
 Resamples are drawn on the CPU with numpy in fixed blocks of `DRAW_ROWS`, so they depend on the seed and n only,
 never on the chunking or the device; each chunk is scored on the CPU (numpy) or a CUDA GPU (torch). Pearson and MSE
 come from the same counts through one matrix product per chunk. The jackknife (for BCa) reuses the code with count
@@ -43,9 +45,12 @@ IntArray = npt.NDArray[np.int64]
 
 DRAW_ROWS = 16  # resamples per RNG call: fixed, so that the stream never depends on the chunk size
 DEFAULT_CHUNK_BYTES = 256 * 2**20
-_LIVE_ARRAYS = 12  # (n x rows) arrays alive at the peak of a chunk, for sizing chunks against the memory budget
-_CPU_MAX_ROWS = 32  # small chunks stay in cache; measured fastest on the CPU for n = 1500
-_INT32_MAX_N = 46_340  # c * u and T * T stay below 2^31 up to here
+_LIVE_ARRAYS = 12  # (rows x n) arrays alive at the peak of a chunk, for sizing chunks against the memory budget
+# CPU chunks of about this many counts stay in cache: measured fastest for n = 1500 (64 resamples) and 7000 (16).
+_CPU_CHUNK_ELEMENTS = 2**17
+# Integer widths by N (the resample size): v = 2 * rank - 1 <= 2N must fit the counts' type, and products such as
+# c * v <= 2 N^2 the product type. int16 arrays halve the memory traffic and double the SIMD width of int32 ones.
+_INT16_MAX_N = 16_383
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,9 @@ class _Backend:
             import torch
 
             self.torch = torch
-        self.int_dtype = np.int32 if n <= _INT32_MAX_N else np.int64
+        small = n <= _INT16_MAX_N
+        self.int_dtype: type[np.signedinteger[Any]] = np.int16 if small else np.int32
+        self.product_dtype: type[np.signedinteger[Any]] = np.int32 if small else np.int64
 
     def asarray(self, a: np.ndarray) -> Any:
         if self.torch is None:
@@ -96,7 +103,10 @@ class _Backend:
     def plan(self, plan: _RankPlan) -> _RankPlan:
         if self.torch is None:
             return plan
-        move = lambda a: None if a is None else self.asarray(np.asarray(a, dtype=np.int64))  # noqa: E731
+
+        def move(a: Any) -> Any:
+            return None if a is None else self.asarray(np.asarray(a, dtype=np.int64))
+
         return _RankPlan(
             order=move(plan.order),
             inverse=move(plan.inverse),
@@ -104,46 +114,57 @@ class _Backend:
             group_of=move(plan.group_of),
         )
 
-    def counts(self, draws: npt.NDArray[np.int32], n: int) -> Any:
-        """(rows, n) drawn item indices -> (n, rows) integer counts, by one bincount over item * rows + row."""
+    def counts(self, draws: npt.NDArray[np.unsignedinteger[Any]], n: int) -> Any:
+        """(rows, n) drawn item indices -> (rows, n) integer counts, by one bincount over row * n + item."""
         rows = draws.shape[0]
         if self.torch is None:
             flat = draws.astype(np.intp)
-            flat *= rows
-            flat += np.arange(rows, dtype=np.intp)[:, None]
-            return np.bincount(flat.ravel(), minlength=rows * n).astype(self.int_dtype).reshape(n, rows)
+            flat += np.arange(0, rows * n, n, dtype=np.intp)[:, None]
+            return np.bincount(flat.ravel(), minlength=rows * n).astype(self.int_dtype).reshape(rows, n)
         torch = self.torch
-        flat = torch.as_tensor(draws, device=self.device).long()
-        flat *= rows
-        flat += torch.arange(rows, device=self.device)[:, None]
-        return torch.bincount(flat.ravel(), minlength=rows * n).reshape(n, rows)
+        flat = torch.as_tensor(draws.astype(np.int32), device=self.device).long()
+        flat += torch.arange(0, rows * n, n, device=self.device)[:, None]
+        return torch.bincount(flat.ravel(), minlength=rows * n).reshape(rows, n)
 
     def leave_one_out(self, start: int, stop: int, n: int) -> Any:
-        """Counts (n, stop - start) of the jackknife resamples that drop items start..stop-1."""
-        cols = np.arange(stop - start)
-        counts = np.ones((n, stop - start), dtype=self.int_dtype)
-        counts[start + cols, cols] = 0
+        """Counts (stop - start, n) of the jackknife resamples that drop items start..stop-1."""
+        rows = np.arange(stop - start)
+        counts = np.ones((stop - start, n), dtype=self.int_dtype)
+        counts[rows, start + rows] = 0
         return self.asarray(counts if self.torch is None else counts.astype(np.int64))
 
     def ones(self, n: int) -> Any:
-        return self.asarray(np.ones((n, 1), dtype=self.int_dtype if self.torch is None else np.int64))
+        return self.asarray(np.ones((1, n), dtype=self.int_dtype if self.torch is None else np.int64))
+
+    def copy(self, a: Any) -> Any:
+        return a.copy() if self.torch is None else a.clone()
 
     def cumsum(self, a: Any) -> Any:
+        """Cumulative sum along each resample (row), in the counts' integer type."""
         if self.torch is None:
-            return np.cumsum(a, axis=0, dtype=a.dtype)
-        return self.torch.cumsum(a, 0)
+            return np.cumsum(a, axis=1, dtype=a.dtype)
+        return self.torch.cumsum(a, 1)
 
-    def coldot(self, a: Any, b: Any) -> FloatArray:
-        """Column-wise sum of a * b, exactly (integer accumulation), as float64."""
+    def mul(self, a: Any, b: Any) -> Any:
+        """a * b in a type wide enough for products of counts and ranks."""
         if self.torch is None:
-            return np.einsum("ij,ij->j", a, b, dtype=np.int64).astype(np.float64)
-        return self.to_numpy((a * b).sum(0))
+            return np.multiply(a, b, dtype=self.product_dtype)
+        return a * b
+
+    def rowdot(self, a: Any, b: Any) -> IntArray:
+        """Per resample (row), the sum of a * b, exactly (int64 accumulation)."""
+        if self.torch is None:
+            return np.einsum("ij,ij->i", a, b, dtype=np.int64)
+        return np.asarray((a * b).sum(1).cpu().numpy(), dtype=np.int64)
 
     def weighted_sums(self, counts: Any, columns: Any) -> FloatArray:
-        """(rows, m): for every resample, the count-weighted sum of each of m value columns (n, m)."""
+        """(rows, m): for every resample, the count-weighted sum of each of m value columns, given as (m, n)."""
         if self.torch is None:
-            return counts.T.astype(np.float64) @ columns
-        return self.to_numpy(counts.T.to(self.torch.float64) @ columns)
+            # One matrix-vector product per column: a (rows x n) @ (n x m) product with m this small runs an order of
+            # magnitude slower in multithreaded OpenBLAS on busy cores (measured).
+            weights = counts.astype(np.float64)
+            return np.stack([weights @ column for column in columns], axis=1)
+        return self.to_numpy(counts.to(self.torch.float64) @ columns.T)
 
     def to_numpy(self, a: Any) -> FloatArray:
         if self.torch is None:
@@ -189,44 +210,46 @@ class _Scorer:
             pc = p - p.mean()
             columns += [pc, pc * pc, pc * g]
         columns += [(p - gold) ** 2 for p in preds]
-        self.moments = backend.asarray(np.stack(columns, axis=1))
+        self.moments = backend.asarray(np.stack(columns))  # (m, n): each row contiguous
 
-    def _twice_centred_ranks(self, counts: Any, plan: _RankPlan, total: int) -> tuple[Any, Any, FloatArray | None]:
-        """u = 2 * (average rank - (N + 1) / 2) at every sorted position, the counts in sorted order, and the tie
-        term D = N^3 - sum T^3 when the variable has ties (None otherwise: it is then the same for every variable)."""
+    def _twice_ranks(self, counts: Any, plan: _RankPlan, total: int) -> tuple[Any, Any, IntArray | None]:
+        """v = 2 * average rank - 1 = 2 * S_end - T at every sorted position (an integer), the counts in sorted
+        order, and the tie term D = N^3 - sum T^3 when the variable has ties (None otherwise: it is then the same for
+        every variable, T being each item's own count)."""
         be = self.backend
-        in_order = counts if plan.order is None else counts[plan.order]
+        in_order = counts if plan.order is None else counts[:, plan.order]
         cum = be.cumsum(in_order)
         if plan.group_end is None:
             cum *= 2
             cum -= in_order
-            cum -= total
             return cum, in_order, None
-        end = cum[plan.group_end]
-        group_total = end.clone() if be.torch is not None else end.copy()
-        group_total[1:] -= end[:-1]
-        u = 2 * end - group_total - total
-        return u[plan.group_of], in_order, float(total) ** 3 - be.coldot(group_total * group_total, group_total)
+        end = cum[:, plan.group_end]
+        group_total = be.copy(end)
+        group_total[:, 1:] -= end[:, :-1]
+        v = 2 * end - group_total
+        return v[:, plan.group_of], in_order, total**3 - be.rowdot(be.mul(group_total, group_total), group_total)
 
     def score(self, counts: Any, total: int) -> dict[Metric, FloatArray]:
-        """Per metric, a (k, rows) array of the statistic on each count vector (column) of `counts`."""
+        """Per metric, a (k, rows) array of the statistic on each count vector (row) of `counts`."""
         be = self.backend
         out: dict[Metric, FloatArray] = {}
         if "srcc" in self.metrics:
-            u_gold, _, d_gold = self._twice_centred_ranks(counts, self.gold_plan, total)
+            v_gold, _, d_gold = self._twice_ranks(counts, self.gold_plan, total)
             if self.gold_plan.inverse is not None:  # back to item order (replicates() sorts by gold: no-op there)
-                u_gold = u_gold[self.gold_plan.inverse]
-            d_no_ties = float(total) ** 3 - be.coldot(counts * counts, counts)
+                v_gold = v_gold[:, self.gold_plan.inverse]
+            d_no_ties = total**3 - be.rowdot(be.mul(counts, counts), counts)
             d_gold = d_no_ties if d_gold is None else d_gold
+            # sum(c * v) = N^2 for every variable, so the centred cross term is sum(c * v_g * v_p) - N^3.
+            offset = total**3
             rows = []
             for plan in self.pred_plans:
-                u_pred, counts_pred, d_pred = self._twice_centred_ranks(counts, plan, total)
+                v_pred, counts_pred, d_pred = self._twice_ranks(counts, plan, total)
                 # Cross term in the prediction's sorted order: bring the gold ranks there (one row gather).
-                u_gold_here = u_gold if plan.order is None else u_gold[plan.order]
-                cross = be.coldot(u_gold_here * counts_pred, u_pred)
+                v_gold_here = v_gold if plan.order is None else v_gold[:, plan.order]
+                cross = be.rowdot(be.mul(v_gold_here, counts_pred), v_pred) - offset
                 d_pred = d_no_ties if d_pred is None else d_pred
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    rows.append(3.0 * cross / np.sqrt(d_gold * d_pred))
+                    rows.append(3.0 * cross.astype(np.float64) / np.sqrt(d_gold.astype(np.float64) * d_pred))
             out["srcc"] = np.clip(np.stack(rows), -1.0, 1.0)  # rounding can step past +-1 by an ulp
         if "plcc" in self.metrics or "mse" in self.metrics:
             sums = be.weighted_sums(counts, self.moments) / total
@@ -243,14 +266,17 @@ class _Scorer:
         return out
 
 
-def _draw_blocks(n: int, n_resamples: int, seed: int) -> Iterator[npt.NDArray[np.int32]]:
+def _draw_blocks(n: int, n_resamples: int, seed: int) -> Iterator[npt.NDArray[np.unsignedinteger[Any]]]:
     rng = np.random.Generator(np.random.PCG64(seed))
+    dtype = np.uint16 if n <= 2**16 else np.uint32  # fewer random bits per draw: the RNG is the serial part
     for start in range(0, n_resamples, DRAW_ROWS):
-        yield rng.integers(0, n, size=(min(DRAW_ROWS, n_resamples - start), n), dtype=np.int32)
+        yield rng.integers(0, n, size=(min(DRAW_ROWS, n_resamples - start), n), dtype=dtype)
 
 
-def _rechunk(blocks: Iterable[npt.NDArray[np.int32]], rows: int) -> Iterator[npt.NDArray[np.int32]]:
-    pending: list[npt.NDArray[np.int32]] = []
+def _rechunk(
+    blocks: Iterable[npt.NDArray[np.unsignedinteger[Any]]], rows: int
+) -> Iterator[npt.NDArray[np.unsignedinteger[Any]]]:
+    pending: list[npt.NDArray[np.unsignedinteger[Any]]] = []
     have = 0
     for block in blocks:
         pending.append(block)
@@ -295,7 +321,7 @@ def _ordered_map(
 def chunk_rows(n: int, device: str, max_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
     """Resamples scored at once: as many as the memory budget allows on a GPU, a cache-sized few on the CPU."""
     budget = max(1, max_chunk_bytes // (_LIVE_ARRAYS * 8 * n))
-    return budget if device != "cpu" else min(budget, _CPU_MAX_ROWS)
+    return budget if device != "cpu" else max(1, min(budget, 64, _CPU_CHUNK_ELEMENTS // n))
 
 
 @dataclass(frozen=True)
@@ -327,10 +353,10 @@ def count_statistics(
     totals = c.sum(1)
     if not np.all(totals == totals[0]):
         raise ValueError("every count vector must have the same total")
-    backend = _Backend(resolve_device(device), len(g))
+    backend = _Backend(resolve_device(device), max(len(g), int(totals[0])))
     scorer = _Scorer(g, [np.asarray(p, dtype=np.float64) for p in preds], metrics, backend)
     dtype = backend.int_dtype if backend.torch is None else np.int64
-    return scorer.score(backend.asarray(np.ascontiguousarray(c.T, dtype=dtype)), int(totals[0]))
+    return scorer.score(backend.asarray(np.ascontiguousarray(c, dtype=dtype)), int(totals[0]))
 
 
 def replicates(
@@ -377,7 +403,7 @@ def replicates(
     parts: dict[Metric, list[FloatArray]] = {m: [] for m in scorer.metrics}
     workers = 1 if dev != "cpu" else (threads or default_threads())
 
-    def resampled(draws: npt.NDArray[np.int32]) -> dict[Metric, FloatArray]:
+    def resampled(draws: npt.NDArray[np.unsignedinteger[Any]]) -> dict[Metric, FloatArray]:
         return scorer.score(backend.counts(draws, n), n)
 
     def left_out(span: tuple[int, int]) -> dict[Metric, FloatArray]:

@@ -29,6 +29,7 @@ from mediaeval_memo.evaluation.score import (
     signature,
 )
 from mediaeval_memo.io import atomic_path, atomic_write_text
+from mediaeval_memo.submission.profiles import Profile
 
 Format = Literal["md", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("md", "csv", "json")
@@ -71,6 +72,7 @@ def build_leaderboard(
     confidence: float = 0.95,
     method: Method = "bca",
     device: str = "auto",
+    profile: Profile | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Leaderboard:
     """Score every run on shared resamples and rank them by Spearman (ties by name)."""
@@ -79,7 +81,7 @@ def build_leaderboard(
     check_method(method, n_resamples)
     check_gold_varies(gold)
     ps = [Path(p) for p in paths]
-    runs = [load_run(p, gold, name) for p, name in zip(ps, run_names(ps), strict=True)]
+    runs = [load_run(p, gold, name, profile) for p, name in zip(ps, run_names(ps), strict=True)]
     reps = replicates(
         gold.values,
         [r.values for r in runs],
@@ -220,7 +222,8 @@ def forest_plot(board: Leaderboard, path: str | Path) -> Path:
     ax.set_yticklabels([f"{e.rank}. {e.name}" for e in entries])
     ax.set_ylim(-0.7, k - 0.3)
     ax.set_xlabel(f"Spearman's rank correlation, {board.ci_label()}")
-    ax.set_title(f"n = {board.n} videos, {board.n_resamples} bootstrap resamples, seed {board.seed}", fontsize=10)
+    resampling = f"{board.n_resamples} bootstrap resamples, seed {board.seed}" if board.n_resamples else "no bootstrap"
+    ax.set_title(f"n = {board.n} videos, {resampling}", fontsize=10)
     ax.grid(axis="x", color="#dddddd", linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):

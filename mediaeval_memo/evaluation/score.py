@@ -27,6 +27,8 @@ from mediaeval_memo.errors import InputError, Problem, ProblemList
 from mediaeval_memo.evaluation.bootstrap import METRICS, Metric, Replicates, replicates
 from mediaeval_memo.evaluation.ci import Interval, Method, bca_ci, fisher_ci, percentile_ci
 from mediaeval_memo.predictions import read_predictions
+from mediaeval_memo.submission.profiles import Profile
+from mediaeval_memo.submission.validator import read_run_file
 
 METRIC_NAMES: dict[Metric, str] = {"srcc": "Spearman", "plcc": "Pearson", "mse": "MSE"}
 CORRELATIONS: tuple[Metric, ...] = ("srcc", "plcc")
@@ -111,7 +113,7 @@ class Comparison:
             "n": self.n,
             "bootstrap": self.n_resamples,
             "seed": self.seed,
-            "runs": {r.name: {"path": str(r.path), "srcc": self.srcc[r.name]} for r in self.runs},
+            "runs": [{"name": r.name, "path": str(r.path), "srcc": self.srcc[r.name]} for r in self.runs],
             "pairs": [
                 {
                     "a": p.a,
@@ -217,16 +219,12 @@ def _gold_from_csv(path: Path, target: str | None) -> Gold:
         column = target
     elif "score" in others:
         column = "score"
-    elif len(others) == 1:
-        column = others[0]
     else:
-        raise InputError(
-            Problem(
-                str(path),
-                f"several value columns ({', '.join(others) or 'none'}); name the gold column with --target",
-                field="target",
-            )
-        )
+        numeric = [c for c in others if _looks_numeric(frame[c])]
+        if len(numeric) != 1:
+            found = f"several numeric columns ({', '.join(numeric)})" if numeric else "no numeric column"
+            raise InputError(Problem(str(path), f"{found}; name the gold column with --target", field="target"))
+        column = numeric[0]
     problems = ProblemList()
     seen: dict[str, int] = {}
     values: list[float] = []
@@ -255,10 +253,24 @@ def _gold_from_csv(path: Path, target: str | None) -> Gold:
     return Gold(ids=ids, values=array, source=str(path), digest=content_digest(ids, array))
 
 
-def load_run(path: str | Path, gold: Gold, name: str | None = None) -> Run:
-    """Read a predictions file (`video_id,score`) and put its scores in the gold's order; the id sets must match."""
+def _looks_numeric(column: pd.Series) -> bool:
+    """Every value is a number or empty (gaps are reported later, with their lines)."""
+
+    def ok(value: str) -> bool:
+        try:
+            float(value)
+        except ValueError:
+            return not value.strip()
+        return True
+
+    return bool(len(column)) and all(ok(str(v)) for v in column)
+
+
+def load_run(path: str | Path, gold: Gold, name: str | None = None, profile: Profile | None = None) -> Run:
+    """Read a predictions file (`video_id,score`), or an official run file of `profile`, and put its scores in the
+    gold's order; the id sets must match."""
     path = Path(path)
-    frame = read_predictions(path)
+    frame = read_predictions(path) if profile is None else read_run_file(path, profile)
     scores = dict(zip(frame["video_id"].astype(str), frame["score"].astype(float), strict=True))
     gold_ids = set(gold.ids)
     missing = [vid for vid in gold.ids if vid not in scores]
@@ -300,6 +312,8 @@ def check_gold_varies(gold: Gold) -> None:
 
 
 def signature(metric: str, n: int, interval: Interval | None, seed: int, n_resamples: int, **digests: str) -> str:
+    """`metric|n:N|boot:B|ci:bca95|seed:S|gold:<sha8>|pred:<sha8>|memo:<version>`; a Fisher interval has no
+    resamples or seed, so those fields are left out of its signature."""
     parts = [metric, f"n:{n}"]
     if interval is not None and interval.method != "fisher":
         parts.append(f"boot:{n_resamples}")
@@ -348,12 +362,13 @@ def score_run(
     confidence: float = 0.95,
     method: Method = "bca",
     device: str = "auto",
+    profile: Profile | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ScoreReport:
     """Spearman, Pearson and MSE of one prediction file, each with its interval and signature."""
     check_method(method, n_resamples)
     check_gold_varies(gold)
-    run = load_run(path, gold)
+    run = load_run(path, gold, profile=profile)
     reps = replicates(
         gold.values,
         [run.values],
@@ -404,6 +419,7 @@ def compare_runs(
     confidence: float = 0.95,
     method: Method = "bca",
     device: str = "auto",
+    profile: Profile | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Comparison:
     """Paired bootstrap of the Spearman difference for every pair of runs, on one shared resample matrix;
@@ -418,7 +434,7 @@ def compare_runs(
         )
     check_gold_varies(gold)
     ps = [Path(p) for p in paths]
-    runs = [load_run(p, gold, name) for p, name in zip(ps, run_names(ps), strict=True)]
+    runs = [load_run(p, gold, name, profile) for p, name in zip(ps, run_names(ps), strict=True)]
     reps = replicates(
         gold.values,
         [r.values for r in runs],

@@ -121,10 +121,12 @@ def extract_frames(
         else:
             report.corrupt[video_id] = error
 
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("frames"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True) as bar:
+    # On stderr, so that stdout carries only the command's result.
+    with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task("frames", total=len(todo))
         if workers <= 1 or len(todo) <= 1:
             for job in todo:
@@ -185,7 +187,7 @@ def _decode(path: Path, n: int, max_side: int) -> list[Any]:
             stream = container.streams.video[0]
             targets = set(wanted)
             for i, frame in enumerate(container.decode(stream)):
-                if i in targets or i == wanted[-1]:
+                if i in targets:
                     w, h = _fit(frame.width, frame.height, max_side)
                     picked[i] = frame.reformat(width=w, height=h, format="rgb24").to_image()
                 last = frame

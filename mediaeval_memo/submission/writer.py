@@ -1,0 +1,171 @@
+"""Write official run files (`memo package`): predictions in, one file in the profile's exact format out.
+
+Ids and their order come from the prepared dataset's test split when one is given (from the predictions file
+otherwise); the name comes from the profile's template; the bytes are validated with the same validator
+participants run before they are written atomically. An existing file is replaced only with `force`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.errors import InputError, Problem, ProblemList
+from mediaeval_memo.io import atomic_write_bytes
+from mediaeval_memo.predictions import read_predictions
+from mediaeval_memo.submission.profiles import Profile, Subtask
+from mediaeval_memo.submission.validator import validate_bytes
+
+SHOW = 5
+
+
+@dataclass(frozen=True)
+class Packaged:
+    path: Path
+    rows: int
+    profile: Profile
+    subtask: Subtask
+    warnings: list[str]
+
+
+def assign_predictions(specs: Sequence[str], subtask: Subtask) -> dict[str, Path]:
+    """Map each score column of `subtask` to a predictions file: `FILE`, or `SOURCE=FILE` for multi-score files."""
+    columns = subtask.score_columns
+    by_source = {(c.source or c.name): c for c in columns}
+    out: dict[str, Path] = {}
+    problems = ProblemList()
+    for spec in specs:
+        key, sep, rest = spec.partition("=")
+        if sep and key in by_source:
+            column, path = by_source[key], Path(rest)
+        elif len(columns) == 1:
+            column, path = columns[0], Path(spec)
+        else:
+            problems.add(
+                "--predictions",
+                f"{spec!r}: subtask {subtask.key} has {len(columns)} score columns; give each as SOURCE=FILE "
+                f"(sources: {', '.join(by_source)})",
+            )
+            continue
+        if column.name in out:
+            problems.add("--predictions", f"{spec!r}: a second predictions file for column {column.name!r}")
+        out[column.name] = path
+    for column in columns:
+        if column.name not in out and not problems:
+            problems.add("--predictions", f"no predictions file for score column {column.name!r}")
+    problems.raise_if_any()
+    return out
+
+
+def package_run(
+    predictions: Sequence[str],
+    *,
+    team: str,
+    subtask: str,
+    run: int,
+    profile: Profile,
+    out_dir: str | Path,
+    data: str | Path | None = None,
+    split: str = "test",
+    tag: str | None = None,
+    force: bool = False,
+    clip: bool = False,
+) -> Packaged:
+    """Write one run file; every way the inputs fall short is an InputError, and nothing is half-written."""
+    sub = profile.subtask(subtask)
+    problems = ProblemList()
+    if not re.fullmatch(profile.team_pattern, team):
+        problems.add(profile.source, f"team name must match {profile.team_pattern}", field="team", value=team)
+    if not 1 <= run <= profile.max_runs:
+        problems.add(
+            profile.source,
+            f"run number must be 1..{profile.max_runs} (profile {profile.name} allows {profile.max_runs} runs "
+            "per subtask)",
+            field="run",
+            value=run,
+        )
+    problems.raise_if_any()
+    files = assign_predictions(predictions, sub)
+    name = profile.file_name_for(team, sub, run, tag)
+    target = Path(out_dir) / name
+    if target.exists() and not force:
+        raise InputError(Problem(str(target), "exists; pass --force to replace it"))
+    tables = {column: read_predictions(path) for column, path in files.items()}
+    if data is not None:
+        ids = PreparedDataset.load(data).split(split)["video_id"].astype(str).tolist()
+        id_source = f"{data} ({split} split)"
+        if not ids:
+            raise InputError(Problem(str(data), f"the {split} split has no videos", field="split", value=split))
+    else:
+        first = next(iter(tables.values()))
+        ids = first["video_id"].astype(str).tolist()
+        id_source = str(files[next(iter(tables))])
+    wanted = set(ids)
+    scores: dict[str, dict[str, float]] = {}
+    warnings: list[str] = []
+    low, high = profile.score_range
+    id_rule = re.compile(profile.id_pattern)
+    for column, table in tables.items():
+        path = files[column]
+        values = dict(zip(table["video_id"].astype(str), table["score"].astype(float), strict=True))
+        missing = [v for v in ids if v not in values]
+        extra = [v for v in values if v not in wanted]
+        if missing:
+            problems.add(
+                path, f"{len(missing)} videos of {id_source} have no prediction (first: {', '.join(missing[:SHOW])})"
+            )
+        if extra:
+            problems.add(
+                path, f"{len(extra)} predicted videos are not in {id_source} (first: {', '.join(extra[:SHOW])})"
+            )
+        outside = [(line, v, s) for line, (v, s) in enumerate(values.items(), start=2) if not low <= s <= high]
+        if outside and not clip:
+            line, vid, value = outside[0]
+            problems.add(
+                path,
+                f"{len(outside)} scores outside the profile's range [{low:g}, {high:g}] "
+                f"(first: {vid} = {value:g} on line {line}); rescale them or pass --clip",
+            )
+        elif outside:
+            warnings.append(f"{path}: clipped {len(outside)} scores into [{low:g}, {high:g}]")
+            values = {v: min(high, max(low, s)) for v, s in values.items()}
+        scores[column] = values
+    bad_ids = [v for v in ids if not id_rule.fullmatch(v)]
+    if bad_ids:
+        problems.add(
+            id_source,
+            f"{len(bad_ids)} video ids do not match the profile's id pattern {profile.id_pattern} "
+            f"(first: {', '.join(bad_ids[:SHOW])})",
+        )
+    problems.raise_if_any()
+
+    body = render(profile, sub, ids, scores)
+    check = validate_bytes(str(target), body, profile, ids)
+    if not check.ok:  # the writer and the validator disagree: a bug or a profile that contradicts itself
+        raise InputError(check.problems)
+    atomic_write_bytes(target, body)
+    return Packaged(path=target, rows=len(ids), profile=profile, subtask=sub, warnings=warnings)
+
+
+def render(profile: Profile, subtask: Subtask, ids: Sequence[str], scores: dict[str, dict[str, float]]) -> bytes:
+    """The run file's bytes: header when the profile has one, one row per id, LF line ends, final newline."""
+    sep = profile.separator
+    lines = [sep.join(c.name for c in subtask.columns)] if profile.header else []
+    for vid in ids:
+        fields = []
+        for col in subtask.columns:
+            if col.kind == "id":
+                fields.append(vid)
+            elif col.kind == "score":
+                value = scores[col.name][vid]
+                if not math.isfinite(value):
+                    raise InputError(Problem(vid, "refusing to write a non-finite score", field=col.name, value=value))
+                fields.append(profile.float_format % value)
+            else:
+                fields.append(profile.float_format % (col.value if col.value is not None else 0.0))
+        lines.append(sep.join(fields))
+    return ("\n".join(lines) + "\n").encode(profile.encoding)
