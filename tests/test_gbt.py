@@ -89,6 +89,18 @@ def test_inner_folds_from_the_dataset_are_used(tmp_path: Path) -> None:
     assert seen == [frozenset(train - set(inner[0])), frozenset(train - set(inner[1]))]
 
 
+def test_inner_folds_holding_outer_validation_ids_are_refused(tmp_path: Path) -> None:
+    import json
+
+    root = make_dataset(tmp_path / "ds", inner=True)
+    folds = json.loads((root / "folds.json").read_text())
+    folds["inner"]["0"][0].append(folds["folds"][0][0])
+    (root / "folds.json").write_text(json.dumps(folds))
+    dataset = PreparedDataset.load(root)
+    with pytest.raises(InputError, match=r"folds.json: inner '\w+': the inner folds of outer fold 0 hold 1 of its"):
+        GBTVariant(log=lambda _: None).fit(dataset, fast_config(["lightgbm"]), 0)
+
+
 def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDataset, tmp_path: Path) -> None:
     config = fast_config(sorted(MEMBERS), n_trials=2, bagging_seeds=2)
     first = GBTVariant(log=lambda _: None).fit(dataset, config, None)

@@ -203,28 +203,25 @@ def inner_folds_for(
     dataset: PreparedDataset, ids: Sequence[str], fold: int | None, config: GBTConfig
 ) -> list[list[str]]:
     """The inner validation folds over the training ids of outer fold `fold` (see the module docstring)."""
-    allowed = set(ids)
     given: list[list[str]] | None = None
     if dataset.folds is not None:
         if fold is not None and fold in dataset.folds.inner:
             given = dataset.folds.inner[fold]
+            leaked = sorted(set(dataset.folds.val_ids(fold)).intersection(v for f in given for v in f))
+            if leaked:
+                raise InputError(
+                    Problem(
+                        str(dataset.root / "folds.json"),
+                        f"the inner folds of outer fold {fold} hold {len(leaked)} of its validation ids",
+                        field="inner",
+                        value=leaked[0],
+                    )
+                )
         elif fold is None and dataset.folds.k >= 2:
             given = dataset.folds.folds
     if given is not None:
-        folds = [[v for v in f if v in allowed] for f in given]
-        stray = [v for f in given for v in f if v not in allowed and fold is not None]
-        labelled = set(dataset.labelled(dataset.check_target(config.target))["video_id"])
-        stray = [v for v in stray if v in labelled]
-        if stray:
-            raise InputError(
-                Problem(
-                    str(dataset.root / "folds.json"),
-                    f"inner folds of outer fold {fold} hold {len(stray)} ids outside its training part",
-                    field="inner",
-                    value=stray[0],
-                )
-            )
-        folds = [f for f in folds if f]
+        allowed = set(ids)
+        folds = [kept for f in given if (kept := [v for v in f if v in allowed])]
         if len(folds) >= 2:
             return folds
     groups = dataset.rows(ids)["group"].astype(str).tolist()
