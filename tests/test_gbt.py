@@ -127,6 +127,18 @@ def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDa
     )
 
 
+def test_predicting_from_a_block_extracted_differently_is_refused(tmp_path: Path) -> None:
+    from mediaeval_memo.features.store import load_block, write_block
+
+    root = make_dataset(tmp_path / "ds")
+    dataset = PreparedDataset.load(root)
+    model = GBTVariant(log=lambda _: None).fit(dataset, fast_config(["lightgbm"]), None)
+    block = load_block(root, "emb")
+    write_block(root, "emb", block.ids, block.vectors, {"signature": {"extractor": "other"}}, overwrite=True)
+    with pytest.raises(InputError, match=r"features/emb: was extracted differently \(12 dims, signature \{'extractor'"):
+        model.predict(dataset, "test")
+
+
 def test_ridge_stacking(dataset: PreparedDataset) -> None:
     model = GBTVariant(log=lambda _: None).fit(dataset, fast_config(["lightgbm", "xgboost"], ensemble="ridge"), 0)
     assert model.ensemble.kind == "ridge"

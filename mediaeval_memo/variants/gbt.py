@@ -265,6 +265,8 @@ class Design:
     blocks: dict[str, int]
     meta_columns: list[str]
     categoricals: list[str]
+    # Each block's extractor signature (from its meta.json): predicting from a block extracted differently is refused.
+    signatures: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def choose(cls, dataset: PreparedDataset, config: GBTConfig, log: Callable[[str], None]) -> Design:
@@ -318,20 +320,26 @@ class Design:
                     "extract features first (`memo features text --data DIR`)",
                 )
             )
-        dims = {name: load_block(dataset.root, name).dim for name in chosen}
-        return cls(blocks=dims, meta_columns=meta, categoricals=cats)
+        loaded = {name: load_block(dataset.root, name) for name in chosen}
+        return cls(
+            blocks={name: b.dim for name, b in loaded.items()},
+            meta_columns=meta,
+            categoricals=cats,
+            signatures={name: b.meta.get("signature") for name, b in loaded.items()},
+        )
 
     def raw(self, dataset: PreparedDataset, ids: Sequence[str]) -> Raw:
         rows = dataset.rows(ids)
         blocks = {}
         for name, dim in self.blocks.items():
             block = load_block(dataset.root, name)
-            if block.dim != dim:
+            if block.dim != dim or block.meta.get("signature") != self.signatures.get(name):
                 raise InputError(
                     Problem(
                         f"features/{name}",
-                        f"has {block.dim} dimensions but the model was trained on {dim}; extract it with the "
-                        "same encoder",
+                        f"was extracted differently ({block.dim} dims, signature {block.meta.get('signature')}) "
+                        f"from the block the model was trained on ({dim} dims, {self.signatures.get(name)}); "
+                        "extract it with the same encoder",
                     )
                 )
             blocks[name] = block.aligned(list(ids)).astype(np.float64)
@@ -344,12 +352,20 @@ class Design:
         return Raw(list(ids), blocks, meta, cats, rows["group"].astype(str).tolist())
 
     def to_json(self) -> dict[str, Any]:
-        return {"blocks": self.blocks, "meta_columns": self.meta_columns, "categoricals": self.categoricals}
+        return {
+            "blocks": self.blocks,
+            "signatures": self.signatures,
+            "meta_columns": self.meta_columns,
+            "categoricals": self.categoricals,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Design:
         return cls(
-            {str(k): int(v) for k, v in data["blocks"].items()}, list(data["meta_columns"]), list(data["categoricals"])
+            {str(k): int(v) for k, v in data["blocks"].items()},
+            list(data["meta_columns"]),
+            list(data["categoricals"]),
+            dict(data["signatures"]),
         )
 
 
