@@ -102,6 +102,7 @@ def extract_block(
         log(f"{name}: resuming, {len(starts) - len(todo)} of {len(starts)} chunks done earlier")
     if todo:
         encoder = make_encoder()  # loaded before the progress bar starts, so its errors print cleanly
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
@@ -109,6 +110,7 @@ def extract_block(
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
+            console=Console(stderr=True),  # stdout carries only the command's summary
             disable=not progress,
             transient=True,
         ) as bar:

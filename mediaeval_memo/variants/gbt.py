@@ -588,10 +588,28 @@ def tune_member(
         params = member.suggest(trial) if trial.number else member.default_params()
         return evaluate({**params, **fixed}, trial.number)
 
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     started = time.perf_counter()
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
-    # The defaults are trial 0 (evaluated as they are, outside the search space's grid).
-    study.optimize(objective, n_trials=config.n_trials, timeout=config.tune_timeout_s or None, show_progress_bar=False)
+    # A transient bar on stderr: drawn on a terminal, silent in logs and tests.
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"tuning {member_name} ({len(inner)} inner folds)", total=config.n_trials)
+        # The defaults are trial 0 (evaluated as they are, outside the search space's grid).
+        study.optimize(
+            objective,
+            n_trials=config.n_trials,
+            timeout=config.tune_timeout_s or None,
+            callbacks=[lambda _study, _trial: bar.advance(task)],
+        )
     best = study.best_trial
     params = {**(member.default_params() if best.number == 0 else dict(best.params)), **fixed}
     seconds = time.perf_counter() - started
