@@ -105,13 +105,14 @@ def extract_block(
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)  # stdout carries only the command's summary; no bar outside a terminal
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),  # stdout carries only the command's summary
-            disable=not progress,
+            console=console,
+            disable=not progress or not console.is_terminal,
             transient=True,
         ) as bar:
             left = sum(len(ids[s : s + chunk_size]) for s in todo)

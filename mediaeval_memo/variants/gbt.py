@@ -593,14 +593,16 @@ def tune_member(
 
     started = time.perf_counter()
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
-    # A transient bar on stderr: drawn on a terminal, silent in logs and tests.
+    # A transient bar on stderr, drawn only on a terminal (logs and tests stay clean).
+    console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(f"tuning {member_name} ({len(inner)} inner folds)", total=config.n_trials)
         # The defaults are trial 0 (evaluated as they are, outside the search space's grid).
