@@ -668,7 +668,8 @@ def _stats_options(func: Any) -> Any:
             type=click.Choice(["auto", "cpu", "cuda"]),
             default="auto",
             show_default=True,
-            help="Where the bootstrap runs: a CUDA GPU through torch when present, else numpy.",
+            help="Where the bootstrap runs (numpy on the CPU, or torch on a CUDA GPU); auto uses a GPU when one is "
+            "present and the job is large enough to gain from it.",
         ),
         click.option(
             "--profile",
@@ -693,6 +694,9 @@ def _run_profile(name: str | None) -> Any:
 
 
 def _device(device: str) -> str:
+    """`cuda` is checked here (a usage error without a GPU); `auto` is decided later, knowing the amount of work."""
+    if device != "cuda":
+        return device
     from mediaeval_memo.evaluation.bootstrap import resolve_device
 
     try:
@@ -702,29 +706,31 @@ def _device(device: str) -> str:
 
 
 def _stderr_progress(total: int, label: str) -> Any:
-    """A rich progress bar on stderr when it is a terminal; silent otherwise. Use as a context manager."""
+    """A context manager showing a rich progress bar on stderr when it is a terminal (silent otherwise); it yields
+    the function that advances the bar. (Imports stay inside: the top of this module is shared by every section.)"""
     import contextlib
     import sys
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    progress = Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+
     @contextlib.contextmanager
-    def bar() -> Any:
-        progress = Progress(
-            TextColumn(label),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-            disable=not sys.stderr.isatty(),
-        )
+    def running() -> Any:
         with progress:
             task = progress.add_task(label, total=total)
             yield lambda k: progress.advance(task, k)
 
-    return bar()
+    return running()
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -734,7 +740,18 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 
 
 def _interval_text(iv: Any) -> str:
-    return "n/a" if iv is None else f"[{_fmt(iv.low)}, {_fmt(iv.high)}]"
+    import math
+
+    if iv is None or not (math.isfinite(iv.low) and math.isfinite(iv.high)):
+        return "n/a"
+    return f"[{_fmt(iv.low)}, {_fmt(iv.high)}]"
+
+
+def _add_row(table: Any, *cells: str) -> None:
+    """Cells as plain text: an interval "[a, b]" or a run name must not be read as rich markup."""
+    from rich.text import Text
+
+    table.add_row(*(Text(c) for c in cells))
 
 
 @cli.command()
@@ -762,6 +779,7 @@ def score(
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mediaeval_memo.evaluation.score import METRIC_NAMES, load_gold, score_run
 
@@ -783,14 +801,15 @@ def score(
         click.echo(json.dumps(report.to_json(), indent=2))
         return
     level = f"{confidence * 100:.10g}%"
-    table = Table(title=f"{file} against {gold_labels.source}, n = {report.n}")
+    table = Table(title=Text(f"{file} against {gold_labels.source}, n = {report.n}"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column(f"{level} CI")
     table.add_column("method")
     table.add_column(f"Fisher {level} CI")
     for m, s in report.scores.items():
-        table.add_row(
+        _add_row(
+            table,
             METRIC_NAMES[m],
             _fmt(s.value),
             _interval_text(s.interval),
@@ -800,7 +819,7 @@ def score(
     console = Console(width=max(100, Console().width))
     console.print(table)
     for s in report.scores.values():
-        console.print(s.signature, highlight=False, soft_wrap=True)
+        console.print(s.signature, highlight=False, markup=False, soft_wrap=True)
 
 
 @cli.command()
@@ -828,6 +847,7 @@ def compare(
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mediaeval_memo.evaluation.score import compare_runs, load_gold
 
@@ -849,7 +869,7 @@ def compare(
         click.echo(json.dumps(result.to_json(), indent=2))
         return
     level = f"{confidence * 100:.10g}%"
-    table = Table(title=f"Paired comparison on {gold_labels.source}, n = {result.n}, B = {n_resamples}")
+    table = Table(title=Text(f"Paired comparison on {gold_labels.source}, n = {result.n}, B = {n_resamples}"))
     for name, justify in (("A", "left"), ("B", "left"), ("SRCC A", "right"), ("SRCC B", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     table.add_column("A - B", justify="right")
@@ -862,11 +882,11 @@ def compare(
         row.append(f"{p.p_value:.4g}")
         if p.p_holm is not None:
             row.append(f"{p.p_holm:.4g}")
-        table.add_row(*row)
+        _add_row(table, *row)
     console = Console(width=max(100, Console().width))
     console.print(table)
     for p in result.pairs:
-        console.print(f"{p.a} vs {p.b}: {p.signature}", highlight=False, soft_wrap=True)
+        console.print(f"{p.a} vs {p.b}: {p.signature}", highlight=False, markup=False, soft_wrap=True)
 
 
 @cli.command()
@@ -909,10 +929,18 @@ def leaderboard(
     """Rank prediction FILES by Spearman with confidence intervals and write the table (and a forest plot)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from mediaeval_memo.evaluation.leaderboard import build_leaderboard, render_json, write_leaderboard
+    from mediaeval_memo.evaluation.leaderboard import (
+        build_leaderboard,
+        render_json,
+        require_matplotlib,
+        write_leaderboard,
+    )
     from mediaeval_memo.evaluation.score import load_gold
 
+    if plot:
+        require_matplotlib()  # before the bootstrap, not after it
     gold_labels = load_gold(gold, split, target)
     total = n_resamples + (len(gold_labels.ids) if method == "bca" else 0)
     with _stderr_progress(total, "bootstrap") as advance:
@@ -931,13 +959,13 @@ def leaderboard(
     if as_json:
         click.echo(render_json(board), nl=False)
     else:
-        table = Table(title=f"Leaderboard on {gold_labels.source}, n = {board.n}")
+        table = Table(title=Text(f"Leaderboard on {gold_labels.source}, n = {board.n}"))
         for name, justify in (("rank", "right"), ("run", "left"), ("Spearman", "right"), (board.ci_label(), "left")):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         table.add_column("Pearson", justify="right")
         table.add_column("MSE", justify="right")
         for e in board.entries:
-            table.add_row(str(e.rank), e.name, _fmt(e.srcc), _interval_text(e.interval), _fmt(e.plcc), _fmt(e.mse, 5))
+            _add_row(table, str(e.rank), e.name, _fmt(e.srcc), _interval_text(e.interval), _fmt(e.plcc), _fmt(e.mse, 5))
         Console(width=max(100, Console().width)).print(table)
     for path in written:
         click.echo(f"wrote {path}", err=True)

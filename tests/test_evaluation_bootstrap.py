@@ -172,7 +172,7 @@ def test_torch_code_path_gives_the_numpy_values(monkeypatch: pytest.MonkeyPatch)
             self.torch, self.device = torch, "cpu"
 
     monkeypatch.setattr(bootstrap._Backend, "__init__", torch_on_cpu)
-    monkeypatch.setattr(bootstrap, "resolve_device", lambda device="auto": device)
+    monkeypatch.setattr(bootstrap, "resolve_device", lambda device="auto", work=None: device)
     gold, pred = _data(300, ties=True)
     other = np.random.default_rng(5).normal(size=300)
     cpu = replicates(gold, [pred, other], n_resamples=100, seed=0, device="cpu")
@@ -181,6 +181,15 @@ def test_torch_code_path_gives_the_numpy_values(monkeypatch: pytest.MonkeyPatch)
     for m in cpu.metrics:
         np.testing.assert_allclose(tch.bootstrap[m], cpu.bootstrap[m], rtol=0, atol=1e-12)
         np.testing.assert_allclose(tch.jackknife[m], cpu.jackknife[m], rtol=0, atol=1e-12)
+
+
+def test_auto_device_keeps_small_work_on_the_cpu() -> None:
+    from mediaeval_memo.evaluation.bootstrap import AUTO_GPU_MIN_WORK, resolve_device
+
+    assert resolve_device("auto", work=AUTO_GPU_MIN_WORK - 1) == "cpu"
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="auto, cpu or cuda"):
+        resolve_device("tpu")
 
 
 @pytest.mark.gpu

@@ -184,6 +184,15 @@ def test_score_dataset_error_paths(tmp_path: Path, files: dict[str, Path]) -> No
     assert out.startswith(f"error: {empty}: not a prepared dataset directory")
 
 
+def test_score_on_cuda_without_a_gpu_is_a_usage_error(files: dict[str, Path]) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = _invoke("score", files["run1"], "--gold", files["gold"], "--device", "cuda")
+    assert result.exit_code == 2
+    assert "device 'cuda' was asked for, but torch sees no CUDA GPU" in result.output
+
+
 def test_score_usage_errors_exit_2(files: dict[str, Path]) -> None:
     result = _invoke("score", files["run1"], "--gold", files["gold"], "--confidence", 1.5)
     assert result.exit_code == 2
@@ -274,3 +283,29 @@ def test_score_reads_official_run_files_with_a_profile(tmp_path: Path, files: di
     broken.write_text("video_id,score\nvid0000,2\n")
     out = _error(_invoke("score", broken, "--gold", files["gold"], "--profile", "me25"))
     assert out == f"error: {broken}:2: score '2': score outside the profile's range [0, 1]\n"
+
+
+def test_leaderboard_plot_without_matplotlib(
+    tmp_path: Path, files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    result = _invoke("leaderboard", files["run1"], "--gold", files["gold"], "--out", tmp_path / "lb", "--plot")
+    assert result.exit_code == 1
+    assert result.output == "error: --plot: needs matplotlib: pip install 'mediaeval-memo[plot]'\n"
+
+
+def test_tables_show_undefined_values_and_bracketed_names_as_text(tmp_path: Path, files: dict[str, Path]) -> None:
+    const = tmp_path / "[bold]const.csv"
+    pd.read_csv(files["run1"], dtype={"video_id": str}).assign(score=0.5).to_csv(const, index=False)
+    result = _invoke("score", const, "--gold", files["gold"], "--bootstrap", 100)
+    assert result.exit_code == 0, result.output
+    spearman = next(line for line in result.output.splitlines() if "Spearman" in line)
+    assert spearman.count("n/a") == 3  # value, interval and Fisher interval: a constant run has no ranks
+    board = _invoke(
+        "leaderboard", const, files["run1"], "--gold", files["gold"], "--bootstrap", 100, "--out", tmp_path / "b"
+    )
+    assert board.exit_code == 0, board.output
+    assert "│ [bold]const │" in board.output

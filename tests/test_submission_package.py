@@ -210,3 +210,14 @@ def test_package_error_paths(tmp_path: Path) -> None:
     assert _error(
         _invoke("package", "--predictions", bad, "--team", "A", "--subtask", "1", "--run", 1, "--out", tmp_path)
     ) == (f"error: {bad}:3: video_id 'v1': duplicate video id (first on line 2)\n")
+
+
+def test_package_tag_and_predictions_errors(tmp_path: Path) -> None:
+    pred = _predictions(tmp_path / "pred.csv")
+    base = ["package", "--team", "acme", "--run", 1, "--out", tmp_path / "out"]
+    out = _error(_invoke(*base, "--predictions", pred, "--subtask", "shortterm", "--profile", "me19", "--tag", "extra"))
+    assert out == "error: profile me19: tag 'extra': unknown run tag (profile me19 has: general, required)\n"
+    out = _error(_invoke(*base, "--predictions", pred, "--predictions", pred, "--subtask", "1"))
+    assert out == f"error: --predictions: '{pred}': a second predictions file for column 'score'\n"
+    missing = tmp_path / "missing.csv"
+    assert _error(_invoke(*base, "--predictions", missing, "--subtask", "1")) == f"error: {missing}: file not found\n"

@@ -45,6 +45,8 @@ IntArray = npt.NDArray[np.int64]
 
 DRAW_ROWS = 16  # resamples per RNG call: fixed, so that the stream never depends on the chunk size
 DEFAULT_CHUNK_BYTES = 256 * 2**20
+# About 3 s of CPU work (n = 1500 with 10,000 resamples is 17 million): importing torch and starting CUDA costs as much.
+AUTO_GPU_MIN_WORK = 200_000_000
 _LIVE_ARRAYS = 12  # (rows x n) arrays alive at the peak of a chunk, for sizing chunks against the memory budget
 # CPU chunks of about this many counts stay in cache: measured fastest for n = 1500 (64 resamples) and 7000 (16).
 _CPU_CHUNK_ELEMENTS = 2**17
@@ -172,16 +174,20 @@ class _Backend:
         return np.asarray(a.detach().to("cpu", dtype=self.torch.float64).numpy())
 
 
-def resolve_device(device: str = "auto") -> str:
-    """`auto` is `cuda` when torch is installed and sees a CUDA GPU, else `cpu` (numpy)."""
+def resolve_device(device: str = "auto", work: int | None = None) -> str:
+    """`auto` is `cuda` when torch is installed and sees a CUDA GPU, else `cpu` (numpy); with `work` (counts to
+    score) below `AUTO_GPU_MIN_WORK` it stays on the CPU, which finishes before torch and CUDA have started."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
-    if device == "cpu":
+    if device == "cpu" or (device == "auto" and work is not None and work < AUTO_GPU_MIN_WORK):
         return "cpu"
     # Importing torch takes seconds: look for an NVIDIA driver before paying for it.
     have_driver = Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi") is not None
-    if device == "auto" and (not have_driver or importlib.util.find_spec("torch") is None):
+    have_torch = importlib.util.find_spec("torch") is not None
+    if device == "auto" and (not have_driver or not have_torch):
         return "cpu"
+    if not have_torch:
+        raise RuntimeError("device 'cuda' needs torch (pip install torch with CUDA)")
     import torch
 
     if torch.cuda.is_available():
@@ -394,7 +400,7 @@ def replicates(
     canonical = np.argsort(g, kind="stable")
     g = g[canonical]
     ps = [p[canonical] for p in ps]
-    dev = resolve_device(device)
+    dev = resolve_device(device, work=n * (n_resamples + (n if jackknife else 0)) * len(ps))
     backend = _Backend(dev, n)
     scorer = _Scorer(g, ps, metrics, backend)
     estimate = {m: v[:, 0] for m, v in scorer.score(backend.ones(n), n).items()}

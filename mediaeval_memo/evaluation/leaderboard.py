@@ -7,6 +7,7 @@ Files are written atomically beside each other: `<out>.md`, `<out>.csv`, `<out>.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import math
@@ -135,7 +136,8 @@ def render_markdown(board: Leaderboard) -> str:
     ]
     for e in board.entries:
         ci = "" if e.interval is None else f"[{_f(e.interval.low)}, {_f(e.interval.high)}]"
-        lines.append(f"| {e.rank} | {e.name} | {_f(e.srcc)} | {ci} | {_f(e.plcc)} | {_f(e.mse, 5)} |")
+        name = e.name.replace("|", "\\|")  # a pipe in a file name would end the cell
+        lines.append(f"| {e.rank} | {name} | {_f(e.srcc)} | {ci} | {_f(e.plcc)} | {_f(e.mse, 5)} |")
     lines += ["", f"Gold: {board.gold.source}, n = {board.n}. Signatures:", ""]
     lines += [f"- {e.name}: `{e.signature}`" for e in board.entries]
     return "\n".join(lines) + "\n"
@@ -196,8 +198,15 @@ def write_leaderboard(
     return written
 
 
+def require_matplotlib() -> None:
+    """Plots need the `plot` extra; say so in one line instead of a traceback."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError(Problem("--plot", "needs matplotlib: pip install 'mediaeval-memo[plot]'"))
+
+
 def forest_plot(board: Leaderboard, path: str | Path) -> Path:
     """A PNG with one row per run (best on top): the Spearman estimate and its interval."""
+    require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")

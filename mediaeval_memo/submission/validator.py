@@ -4,7 +4,7 @@ Checks, in reading order: the file name (template, run number under the cap), en
 header, separator, column count, each row against the profile's JSON Schema for a row (id pattern, number type,
 score range), finite scores, and the id set (no duplicates, nothing outside the test list, nothing missing). Given
 several files or a folder, it also counts runs per team and subtask. What the profile tolerates (a UTF-8 BOM, CRLF
-line ends, no final newline) is reported as a warning instead of a problem.
+line ends, no final newline, empty lines at the end) is reported as a warning instead of a problem.
 """
 
 from __future__ import annotations
@@ -146,23 +146,49 @@ def validate_bytes(
 ) -> FileReport:
     """Validate a run file's bytes. `display` names it in messages; its last part is checked against the template
     unless `check_name` is False (then the header tells the subtask, as when scoring a renamed run file)."""
-    report = FileReport(path=display)
-    problems = ProblemList(limit=PROBLEM_LIMIT)
-    warnings: list[Problem] = []
+    check = _FileCheck(display, profile)
+    subtask = check.name() if check_name else None
+    lines = check.lines(data)
+    if lines is not None:
+        subtask = subtask or _columns_for_unknown_name(profile, lines[0])
+        check.report.columns = subtask.columns
+        first_data = check.header(lines[0], subtask)
+        check.rows(lines, first_data, subtask, ids)
+    return check.finish()
 
-    def warn(message: str, line: int | None = None) -> None:
-        warnings.append(Problem(display, f"warning: {message}", line))
 
-    subtask: Subtask | None = None
-    name = Path(display).name
-    match = profile.name_regex().match(name) if check_name else None
-    if match is None and check_name:
-        problems.add(
-            display,
-            f"file name {name!r} does not match the profile {profile.name} template {profile.file_name!r} "
-            f"(e.g. {profile.example_file_name()})",
-        )
-    elif match is not None:
+class _FileCheck:
+    """One file's validation, stage by stage, collecting problems and warnings instead of raising."""
+
+    def __init__(self, display: str, profile: Profile):
+        self.display = display
+        self.profile = profile
+        self.report = FileReport(path=display)
+        self.problems = ProblemList(limit=PROBLEM_LIMIT)
+        self.warnings: list[Problem] = []
+
+    def problem(self, message: str, line: int | None = None, field: str | None = None, value: object = None) -> None:
+        self.problems.add(self.display, message, line=line, field=field, value=value)
+
+    def tolerated(self, allowed: bool, message: str, line: int | None = None, otherwise: str | None = None) -> None:
+        """A quirk the profile may tolerate: a warning when it does, a problem (`otherwise`) when it does not."""
+        if allowed:
+            self.warnings.append(Problem(self.display, f"warning: {message} (tolerated by this profile)", line))
+        else:
+            self.problem(otherwise or message, line)
+
+    def name(self) -> Subtask | None:
+        """Team, subtask, run and tag from the file name; the subtask when the name gives it."""
+        profile = self.profile
+        name = Path(self.display).name
+        match = profile.name_regex().match(name)
+        if match is None:
+            self.problem(
+                f"file name {name!r} does not match the profile {profile.name} template {profile.file_name!r} "
+                f"(e.g. {profile.example_file_name()})"
+            )
+            return None
+        report = self.report
         report.team = match.group("team")
         subtask = profile.subtask_by_label(match.group("subtask"))
         report.subtask = subtask.key
@@ -170,141 +196,145 @@ def validate_bytes(
         if "tag" in match.groupdict():
             report.tag = next(t for t, text in profile.run_tags.items() if text == match.group("tag"))
         if not 1 <= report.run <= profile.max_runs:
-            problems.add(
-                display,
+            self.problem(
                 f"run number {report.run} is outside 1..{profile.max_runs} "
-                f"(profile {profile.name} allows {profile.max_runs} runs per subtask)",
+                f"(profile {profile.name} allows {profile.max_runs} runs per subtask)"
             )
+        return subtask
 
-    if not data:
-        problems.add(display, "the file is empty")
-        return _finish(report, problems, warnings)
-    if data.startswith(BOM):
-        if profile.tolerate_bom:
-            warn("starts with a UTF-8 byte-order mark (tolerated by this profile)", 1)
-        else:
-            problems.add(
-                display, f"starts with a UTF-8 byte-order mark; profile {profile.name} does not allow one", line=1
+    def lines(self, data: bytes) -> list[str] | None:
+        """The file's lines without line ends, BOM or trailing empty lines; None when there is nothing to read."""
+        profile = self.profile
+        if not data:
+            self.problem("the file is empty")
+            return None
+        if data.startswith(BOM):
+            self.tolerated(
+                profile.tolerate_bom,
+                "starts with a UTF-8 byte-order mark",
+                1,
+                f"starts with a UTF-8 byte-order mark; profile {profile.name} does not allow one",
             )
-        data = data[len(BOM) :]
-    try:
-        text = data.decode(profile.encoding)
-    except UnicodeDecodeError as exc:
-        bad_line = data[: exc.start].count(b"\n") + 1
-        problems.add(
-            display, f"not valid {profile.encoding} (byte 0x{data[exc.start]:02x}: {exc.reason})", line=bad_line
-        )
-        text = data.decode(profile.encoding, errors="replace")
-
-    if text.endswith("\n"):
-        text = text[:-1]
-    elif profile.tolerate_missing_final_newline:
-        warn("no newline at the end of the file (tolerated by this profile)")
-    else:
-        problems.add(display, "no newline at the end of the file")
-    lines = text.split("\n")
-    crlf = [i for i, line in enumerate(lines, start=1) if line.endswith("\r")]
-    if crlf:
-        if profile.tolerate_crlf:
-            warn(f"CRLF line ends on {len(crlf)} lines (tolerated by this profile)", crlf[0])
+            data = data[len(BOM) :]
+        try:
+            text = data.decode(profile.encoding)
+        except UnicodeDecodeError as exc:
+            bad_line = data[: exc.start].count(b"\n") + 1
+            self.problem(f"not valid {profile.encoding} (byte 0x{data[exc.start]:02x}: {exc.reason})", bad_line)
+            text = data.decode(profile.encoding, errors="replace")
+        if text.endswith("\n"):
+            text = text[:-1]
         else:
-            problems.add(display, f"CRLF line ends on {len(crlf)} lines; profile {profile.name} wants LF", line=crlf[0])
-        lines = [line.removesuffix("\r") for line in lines]
-    blank_tail = 0
-    while len(lines) > 1 and not lines[-1].strip():
-        lines.pop()
-        blank_tail += 1
-    if blank_tail:
-        where = len(lines) + 1
-        if profile.tolerate_trailing_blank_lines:
-            warn(f"{blank_tail} empty line(s) at the end of the file (tolerated by this profile)", where)
-        else:
-            problems.add(display, f"{blank_tail} empty line(s) at the end of the file", line=where)
+            self.tolerated(profile.tolerate_missing_final_newline, "no newline at the end of the file")
+        lines = text.split("\n")
+        crlf = [i for i, line in enumerate(lines, start=1) if line.endswith("\r")]
+        if crlf:
+            self.tolerated(
+                profile.tolerate_crlf,
+                f"CRLF line ends on {len(crlf)} lines",
+                crlf[0],
+                f"CRLF line ends on {len(crlf)} lines; profile {profile.name} wants LF",
+            )
+            lines = [line.removesuffix("\r") for line in lines]
+        blank_tail = 0
+        while len(lines) > 1 and not lines[-1].strip():
+            lines.pop()
+            blank_tail += 1
+        if blank_tail:
+            message = f"{blank_tail} empty line(s) at the end of the file"
+            self.tolerated(profile.tolerate_trailing_blank_lines, message, len(lines) + 1)
+        return lines
 
-    if subtask is None:
-        subtask = _columns_for_unknown_name(profile, lines[0])
-    columns = subtask.columns
-    report.columns = columns
-    names = [c.name for c in columns]
-    sep = profile.separator
-    header = sep.join(names)
-    first_data = 1
-    if profile.header:
-        if lines[0] == header:
-            first_data = 2
-        elif _looks_like_data(lines[0], columns, sep):
-            problems.add(display, f"the header line is missing; it must be {header!r}", line=1)
-        else:
-            problems.add(display, f"header must be {header!r}, found {lines[0]!r}", line=1)
-            first_data = 2
-    elif lines[0] == header or (
-        lines[0] and not _looks_like_data(lines[0], columns, sep) and _has_names(lines[0], names)
-    ):
-        problems.add(display, f"looks like a header; profile {profile.name} files have none", line=1)
-        first_data = 2
+    def header(self, first: str, subtask: Subtask) -> int:
+        """Check the first line against the profile's header (or its absence); the number of the first data line."""
+        profile = self.profile
+        names = [c.name for c in subtask.columns]
+        header = profile.separator.join(names)
+        looks_like_data = _looks_like_data(first, subtask.columns, profile.separator)
+        if profile.header:
+            if first == header:
+                return 2
+            if looks_like_data:
+                self.problem(f"the header line is missing; it must be {header!r}", 1)
+                return 1
+            self.problem(f"header must be {header!r}, found {first!r}", 1)
+            return 2
+        if first == header or (first and not looks_like_data and _has_names(first, names)):
+            self.problem(f"looks like a header; profile {profile.name} files have none", 1)
+            return 2
+        return 1
 
-    validator = jsonschema.Draft202012Validator(profile.row_schema(subtask))
-    id_name = subtask.id_column.name
-    expected = set(ids) if ids is not None else None
-    seen: dict[str, int] = {}
-    for number, line in enumerate(lines[first_data - 1 :], start=first_data):
-        if not line.strip():
-            problems.add(display, "empty line", line=number)
-            continue
-        fields = line.split(sep)
-        if len(fields) != len(columns):
-            other = next((s for s in OTHER_SEPARATORS if s != sep and len(line.split(s)) == len(columns)), None)
-            if other is not None:
-                problems.add(display, f"wrong separator: found {other!r}, the profile uses {sep!r}", line=number)
-            else:
-                problems.add(
-                    display,
-                    f"expected {len(columns)} columns ({header}), found {len(fields)}",
-                    line=number,
-                )
-            continue
-        report.rows += 1
+    def rows(self, lines: list[str], first_data: int, subtask: Subtask, ids: Sequence[str] | None) -> None:
+        """Every data row: separator, column count, values (finite, row schema) and the id set."""
+        profile = self.profile
+        columns = subtask.columns
+        names = [c.name for c in columns]
+        sep = profile.separator
+        id_name = subtask.id_column.name
+        id_index = names.index(id_name)
+        validator = jsonschema.Draft202012Validator(profile.row_schema(subtask))
+        expected = set(ids) if ids is not None else None
+        seen: dict[str, int] = {}
+        for number, line in enumerate(lines[first_data - 1 :], start=first_data):
+            if not line.strip():
+                self.problem("empty line", number)
+                continue
+            fields = line.split(sep)
+            if len(fields) != len(columns):
+                other = next((s for s in OTHER_SEPARATORS if s != sep and len(line.split(s)) == len(columns)), None)
+                if other is not None:
+                    self.problem(f"wrong separator: found {other!r}, the profile uses {sep!r}", number)
+                else:
+                    self.problem(f"expected {len(columns)} columns ({sep.join(names)}), found {len(fields)}", number)
+                continue
+            self.report.rows += 1
+            self.report.parsed.append(self._row(number, columns, fields, validator))
+            vid = fields[id_index]
+            if vid in seen:
+                self.problem(f"duplicate video id (first on line {seen[vid]})", number, id_name, vid)
+                continue
+            seen[vid] = number
+            if expected is not None and vid not in expected:
+                self.problem("not a test video", number, id_name, vid)
+        if self.report.rows == 0:
+            self.problem("no data rows")
+        if ids is not None:
+            missing = [vid for vid in ids if vid not in seen]
+            for vid in missing[:MISSING_LISTED]:
+                self.problem("missing: every test video needs one row", field=id_name, value=vid)
+            if len(missing) > MISSING_LISTED:
+                self.problem(f"... and {len(missing) - MISSING_LISTED} more test videos have no row")
+
+    def _row(
+        self, number: int, columns: Sequence[Column], fields: list[str], validator: jsonschema.Draft202012Validator
+    ) -> dict[str, object]:
+        """One row's values by column name, with its problems recorded (a bad value is left out of the row)."""
         row: dict[str, object] = {}
-        report.parsed.append(row)
+        raw_by_name = {col.name: raw for col, raw in zip(columns, fields, strict=True)}
         for col, raw in zip(columns, fields, strict=True):
             if raw != raw.strip():
-                problems.add(display, "spaces around the value", line=number, field=col.name, value=raw)
-                continue
-            if col.kind != "id" and (NON_FINITE.match(raw) or (NUMBER.match(raw) and not math.isfinite(float(raw)))):
-                problems.add(display, "not a finite number", line=number, field=col.name, value=raw)
-                continue
-            row[col.name] = _parse_field(col.kind, raw)
-        errors = validator.iter_errors(row)
-        for error in sorted(errors, key=lambda e: names.index(str(e.path[0])) if e.path else len(names)):
-            column = str(error.path[0]) if error.path else None
-            shown = row.get(column) if column is not None else None
+                self.problem("spaces around the value", number, col.name, raw)
+            elif col.kind != "id" and (NON_FINITE.match(raw) or (NUMBER.match(raw) and not math.isfinite(float(raw)))):
+                self.problem("not a finite number", number, col.name, raw)
+            else:
+                row[col.name] = _parse_field(col.kind, raw)
+        order = [c.name for c in columns]
+        errors = sorted(validator.iter_errors(row), key=lambda e: order.index(str(e.path[0])) if e.path else len(order))
+        for error in errors:
             if error.validator == "required":
-                continue  # a non-finite field, already reported
-            problems.add(
-                display,
-                _schema_message(error, profile),
-                line=number,
-                field=column,
-                value=fields[names.index(column)] if column in names else shown,
-            )
-        vid = fields[names.index(subtask.id_column.name)]
-        if vid in seen:
-            problems.add(
-                display, f"duplicate video id (first on line {seen[vid]})", line=number, field=id_name, value=vid
-            )
-            continue
-        seen[vid] = number
-        if expected is not None and vid not in expected:
-            problems.add(display, "not a test video", line=number, field=id_name, value=vid)
-    if report.rows == 0:
-        problems.add(display, "no data rows")
-    if ids is not None:
-        missing = [vid for vid in ids if vid not in seen]
-        for vid in missing[:MISSING_LISTED]:
-            problems.add(display, "missing: every test video needs one row", field=id_name, value=vid)
-        if len(missing) > MISSING_LISTED:
-            problems.add(display, f"... and {len(missing) - MISSING_LISTED} more test videos have no row")
-    return _finish(report, problems, warnings)
+                continue  # a value left out above, already reported
+            column = str(error.path[0]) if error.path else None
+            value = raw_by_name.get(column) if column is not None else None
+            self.problem(_schema_message(error, self.profile), number, column, value)
+        return row
+
+    def finish(self) -> FileReport:
+        report = self.report
+        report.problems = list(self.problems.items)
+        if self.problems.dropped:
+            report.problems.append(Problem(report.path, f"... and {self.problems.dropped} more problems not shown"))
+        report.warnings = self.warnings
+        return report
 
 
 def _looks_like_data(line: str, columns: Sequence[Any], sep: str) -> bool:
@@ -317,14 +347,6 @@ def _looks_like_data(line: str, columns: Sequence[Any], sep: str) -> bool:
 def _has_names(line: str, names: Sequence[str]) -> bool:
     lowered = line.lower()
     return any(name.lower() in lowered for name in names)
-
-
-def _finish(report: FileReport, problems: ProblemList, warnings: list[Problem]) -> FileReport:
-    report.problems = list(problems.items)
-    if problems.dropped:
-        report.problems.append(Problem(report.path, f"... and {problems.dropped} more problems not shown"))
-    report.warnings = warnings
-    return report
 
 
 def validate_file(path: str | Path, profile: Profile, ids: Sequence[str] | None) -> FileReport:
