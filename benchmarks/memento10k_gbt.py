@@ -9,8 +9,8 @@ Steps (each resumable: a re-run reuses the prepared dataset, the feature block a
 2. `memo features text` of the captions (MiniLM, the packaged offline encoder);
 3. 5-fold CV of the GBT recipe: each outer fold tunes inside its own inner folds; every member's and the ensemble's
    out-of-fold predictions are scored with a 10,000-resample percentile bootstrap CI of Spearman;
-4. the final model on all 7000 labelled videos predicts the 1500 test videos; the run file is packaged and
-   validated when the submission module is present.
+4. the final model on all 7000 labelled videos predicts the 1500 test videos; the run file is packaged (me25
+   profile) and validated against the test ids.
 Prints a table of CV Spearman with CIs per member and for the ensemble, wall time and peak memory.
 """
 
@@ -122,24 +122,20 @@ def main() -> None:
 
 
 def package_and_validate(predictions: Path, prepared: Path, out: Path) -> None:
-    """Package and validate the test run file with the submission module, when the toolkit has it."""
-    try:
-        from click.testing import CliRunner
+    """Package the test predictions as a me25 run file and validate it against the prepared test ids."""
+    from mediaeval_memo.submission.profiles import load_profile
+    from mediaeval_memo.submission.validator import validate_paths
+    from mediaeval_memo.submission.writer import package_run
 
-        from mediaeval_memo.cli import cli
-    except ImportError:  # pragma: no cover
-        return
-    if "package" not in cli.commands or "validate" not in cli.commands:
-        print("(memo package/validate are not in this toolkit yet: run file not packaged)")
-        return
-    runner = CliRunner()
-    args = ["package", "--predictions", str(predictions), "--team", "memo", "--subtask", "1", "--run", "1"]
-    packaged = runner.invoke(cli, [*args, "--out", str(out)])
-    print(packaged.output.strip())
-    files = sorted(out.glob("*.csv"))
-    if packaged.exit_code == 0 and files:
-        validated = runner.invoke(cli, ["validate", str(files[-1]), "--data", str(prepared)])
-        print(f"memo validate (exit {validated.exit_code}): {validated.output.strip()}")
+    profile = load_profile("me25")
+    packaged = package_run(
+        [str(predictions)], team="memo", subtask="1", run=1, profile=profile, out_dir=out, data=prepared, force=True
+    )
+    ids = PreparedDataset.load(prepared).split("test")["video_id"].astype(str).tolist()
+    result = validate_paths([packaged.path], profile, ids)
+    problems = [*result.problems, *(p for f in result.files for p in f.problems)]
+    print(f"run file: {packaged.path} ({packaged.rows} rows, profile {profile.name})")
+    print(f"validation: {'valid, no problems' if result.ok else '; '.join(map(str, problems))}")
 
 
 if __name__ == "__main__":

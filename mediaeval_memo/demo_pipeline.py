@@ -2,15 +2,17 @@
 
 On the prepared Memento10k sample: caption embeddings with the packaged MiniLM encoder and colour histograms of the
 frames; the quick GBT recipe trained three ways (captions + histograms, captions only, histograms only) with
-5-fold CV and a final model; the test split predicted; the run file packaged and validated (when the toolkit has
-`memo package` / `memo validate`); the out-of-fold predictions scored with bootstrap CIs; a leaderboard of the three
-with its forest plot; and a list of where every artifact is. Everything runs on CPU with nothing downloaded.
+5-fold CV and a final model; the test split predicted; the run file packaged (me25 profile) and validated; the
+out-of-fold predictions scored with bootstrap CIs; a leaderboard of the three with its forest plot; and a list of
+where every artifact is. Everything runs on CPU with nothing downloaded.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mediaeval_memo.data.items import PreparedDataset
 
 if TYPE_CHECKING:  # demo.py imports this module to list its steps
     from mediaeval_memo.demo import DemoContext, DemoStep
@@ -88,26 +90,30 @@ def predict_test(ctx: DemoContext) -> None:
 
 
 def package_and_validate(ctx: DemoContext) -> None:
-    """Package the test predictions as an official run file and validate it against the test ids."""
-    from click.testing import CliRunner
+    """Package the test predictions as an official run file (me25 profile) and validate it against the test ids."""
+    from mediaeval_memo.submission.profiles import load_profile
+    from mediaeval_memo.submission.validator import validate_paths
+    from mediaeval_memo.submission.writer import package_run
 
-    from mediaeval_memo.cli import cli
-
-    if "package" not in cli.commands or "validate" not in cli.commands:
-        ctx.echo("  (this toolkit has no `memo package` / `memo validate` yet: skipped)")
-        return
-    runner = CliRunner()
-    out = ctx.out / "submissions"
-    args = ["package", "--predictions", str(ctx.results["test_predictions"]), "--team", "demo"]
-    packaged = runner.invoke(cli, [*args, "--subtask", "1", "--run", "1", "--out", str(out)])
-    if packaged.exit_code != 0:
-        raise RuntimeError(f"memo package failed: {packaged.output.strip()}")
-    files = sorted(out.glob("*.csv"))
-    validated = runner.invoke(cli, ["validate", *map(str, files), "--data", str(ctx.prepared[DEMO_DATASET])])
-    if validated.exit_code != 0:
-        raise RuntimeError(f"memo validate failed: {validated.output.strip()}")
-    ctx.results["run_files"] = files
-    ctx.echo(f"  {validated.output.strip()}")
+    data = ctx.prepared[DEMO_DATASET]
+    profile = load_profile("me25")
+    packaged = package_run(
+        [str(ctx.results["test_predictions"])],
+        team="demo",
+        subtask="1",
+        run=1,
+        profile=profile,
+        out_dir=ctx.out / "submissions",
+        data=data,
+        split="test",
+    )
+    ids = PreparedDataset.load(data).split("test")["video_id"].astype(str).tolist()
+    result = validate_paths([packaged.path], profile, ids)
+    if not result.ok:
+        problems = [*result.problems, *(p for f in result.files for p in f.problems)]
+        raise RuntimeError(f"the demo's run file failed validation: {'; '.join(map(str, problems))}")
+    ctx.results["run_files"] = [packaged.path]
+    ctx.echo(f"  wrote {packaged.path} ({packaged.rows} rows, profile {profile.name}); validated: no problems")
 
 
 def score_oof(ctx: DemoContext) -> None:

@@ -75,7 +75,8 @@ def test_prefixes() -> None:
 
 def test_fields_of_a_dataset(tmp_path: Path) -> None:
     ds = PreparedDataset.load(make_dataset(tmp_path / "ds", with_block=False))
-    assert available_fields(ds) == ["captions", *(f"caption_{i}" for i in range(5)), "title", "action"]
+    # `action` holds one-word labels ("running"): not prose, not a text field.
+    assert available_fields(ds) == ["captions", *(f"caption_{i}" for i in range(5)), "title"]
     texts = field_texts(ds.items.head(2), "caption_3")
     assert texts[0][0].endswith("shot 3")
     assert len(field_texts(ds.items.head(2), "captions")[0]) == 5
@@ -148,7 +149,7 @@ def test_cli_text_errors(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output == (
         f"error: {root}/items.parquet: --field 'transcript': no such text field in this dataset (available: "
-        "captions, caption_0, caption_1, caption_2, caption_3, caption_4, title, action)\n"
+        "captions, caption_0, caption_1, caption_2, caption_3, caption_4, title)\n"
     )
     result = CliRunner().invoke(cli, ["features", "text", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 1

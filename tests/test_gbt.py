@@ -89,6 +89,18 @@ def test_inner_folds_from_the_dataset_are_used(tmp_path: Path) -> None:
     assert seen == [frozenset(train - set(inner[0])), frozenset(train - set(inner[1]))]
 
 
+def test_inner_folds_holding_outer_validation_ids_are_refused(tmp_path: Path) -> None:
+    import json
+
+    root = make_dataset(tmp_path / "ds", inner=True)
+    folds = json.loads((root / "folds.json").read_text())
+    folds["inner"]["0"][0].append(folds["folds"][0][0])
+    (root / "folds.json").write_text(json.dumps(folds))
+    dataset = PreparedDataset.load(root)
+    with pytest.raises(InputError, match=r"folds.json: inner '\w+': the inner folds of outer fold 0 hold 1 of its"):
+        GBTVariant(log=lambda _: None).fit(dataset, fast_config(["lightgbm"]), 0)
+
+
 def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDataset, tmp_path: Path) -> None:
     config = fast_config(sorted(MEMBERS), n_trials=2, bagging_seeds=2)
     first = GBTVariant(log=lambda _: None).fit(dataset, config, None)
@@ -113,6 +125,18 @@ def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDa
             "xgboost_1.json",
         ]
     )
+
+
+def test_predicting_from_a_block_extracted_differently_is_refused(tmp_path: Path) -> None:
+    from mediaeval_memo.features.store import load_block, write_block
+
+    root = make_dataset(tmp_path / "ds")
+    dataset = PreparedDataset.load(root)
+    model = GBTVariant(log=lambda _: None).fit(dataset, fast_config(["lightgbm"]), None)
+    block = load_block(root, "emb")
+    write_block(root, "emb", block.ids, block.vectors, {"signature": {"extractor": "other"}}, overwrite=True)
+    with pytest.raises(InputError, match=r"features/emb: was extracted differently \(12 dims, signature \{'extractor'"):
+        model.predict(dataset, "test")
 
 
 def test_ridge_stacking(dataset: PreparedDataset) -> None:
@@ -174,7 +198,7 @@ def test_categorical_encoding_is_cross_fitted(dataset: PreparedDataset) -> None:
     assert enc.apply(np.array(["a", "b", "zzz", ""])).tolist() == [2.0, 5.0, 4.0, 4.0]
 
 
-def test_categorical_unknown_on_test_is_dropped(tmp_path: Path) -> None:
+def test_columns_unknown_on_test_are_dropped(tmp_path: Path) -> None:
     import pandas as pd
 
     from mediaeval_memo.variants.gbt import Design
@@ -182,11 +206,17 @@ def test_categorical_unknown_on_test_is_dropped(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "ds")
     items = pd.read_parquet(root / "items.parquet")
     items.loc[items["split"] == "test", "action"] = ""
+    items.loc[items["split"] == "test", "meta_duration"] = float("nan")
     items.to_parquet(root / "items.parquet", index=False)
     logs: list[str] = []
     design = Design.choose(PreparedDataset.load(root), GBTConfig(), logs.append)
-    assert design.categoricals == []
-    assert logs == ["categorical 'action' is unknown for every test video: not used, so CV predicts test"]
+    assert design.categoricals == [] and design.meta_columns == []
+    assert logs == [
+        "numeric column 'meta_duration' is unknown for every test video: not used, so that CV predicts test",
+        "categorical 'action' is unknown for every test video: not used, so that CV predicts test",
+    ]
+    Design.choose(PreparedDataset.load(root), GBTConfig(), logs.append)
+    assert len(logs) == 2  # said once, not once per fold
 
 
 def test_config_validation_names_field_and_value() -> None:

@@ -102,14 +102,17 @@ def extract_block(
         log(f"{name}: resuming, {len(starts) - len(todo)} of {len(starts)} chunks done earlier")
     if todo:
         encoder = make_encoder()  # loaded before the progress bar starts, so its errors print cleanly
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)  # stdout carries only the command's summary; no bar outside a terminal
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
-            disable=not progress,
+            console=console,
+            disable=not progress or not console.is_terminal,
             transient=True,
         ) as bar:
             left = sum(len(ids[s : s + chunk_size]) for s in todo)

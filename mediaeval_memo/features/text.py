@@ -31,7 +31,8 @@ _NOT_TEXT = {"video_id", "split", "group", "media_path", "captions"}
 
 
 def available_fields(dataset: PreparedDataset) -> list[str]:
-    """The text fields this dataset has: captions (pooled and each) and every string column."""
+    """The text fields this dataset has: captions (pooled and each) and every column of prose (most values have
+    a space: titles, descriptions, transcripts, multi-word labels; not ids, URLs or file names)."""
     items = dataset.items
     fields: list[str] = []
     if "captions" in items.columns and items["captions"].map(_caption_list).map(len).sum() > 0:
@@ -42,8 +43,9 @@ def available_fields(dataset: PreparedDataset) -> list[str]:
         if col in _NOT_TEXT or col.startswith("meta_") or col in dataset.targets:
             continue
         if items[col].dtype == object or pd.api.types.is_string_dtype(items[col]):
-            values = items[col].dropna()
-            if len(values) and all(isinstance(v, str) for v in values):
+            values = [v for v in items[col].dropna() if isinstance(v, str) and v]
+            # Prose has spaces; ids, URLs, file names and one-word codes do not and are not worth embedding.
+            if values and sum(" " in v.strip() for v in values) >= len(values) / 2:
                 fields.append(col)
     return fields
 

@@ -203,28 +203,25 @@ def inner_folds_for(
     dataset: PreparedDataset, ids: Sequence[str], fold: int | None, config: GBTConfig
 ) -> list[list[str]]:
     """The inner validation folds over the training ids of outer fold `fold` (see the module docstring)."""
-    allowed = set(ids)
     given: list[list[str]] | None = None
     if dataset.folds is not None:
         if fold is not None and fold in dataset.folds.inner:
             given = dataset.folds.inner[fold]
+            leaked = sorted(set(dataset.folds.val_ids(fold)).intersection(v for f in given for v in f))
+            if leaked:
+                raise InputError(
+                    Problem(
+                        str(dataset.root / "folds.json"),
+                        f"the inner folds of outer fold {fold} hold {len(leaked)} of its validation ids",
+                        field="inner",
+                        value=leaked[0],
+                    )
+                )
         elif fold is None and dataset.folds.k >= 2:
             given = dataset.folds.folds
     if given is not None:
-        folds = [[v for v in f if v in allowed] for f in given]
-        stray = [v for f in given for v in f if v not in allowed and fold is not None]
-        labelled = set(dataset.labelled(dataset.check_target(config.target))["video_id"])
-        stray = [v for v in stray if v in labelled]
-        if stray:
-            raise InputError(
-                Problem(
-                    str(dataset.root / "folds.json"),
-                    f"inner folds of outer fold {fold} hold {len(stray)} ids outside its training part",
-                    field="inner",
-                    value=stray[0],
-                )
-            )
-        folds = [f for f in folds if f]
+        allowed = set(ids)
+        folds = [kept for f in given if (kept := [v for v in f if v in allowed])]
         if len(folds) >= 2:
             return folds
     groups = dataset.rows(ids)["group"].astype(str).tolist()
@@ -255,6 +252,12 @@ class Raw:
         )
 
 
+def _tell_once(dataset: PreparedDataset, col: str, log: Callable[[str], None], message: str) -> None:
+    if (str(dataset.root), col) not in _told_dropped:
+        _told_dropped.add((str(dataset.root), col))
+        log(message.format(col=col) + ", so that CV predicts test")
+
+
 @dataclass
 class Design:
     """Which inputs the model reads: feature blocks (with their dims), numeric metadata, categorical columns."""
@@ -262,6 +265,8 @@ class Design:
     blocks: dict[str, int]
     meta_columns: list[str]
     categoricals: list[str]
+    # Each block's extractor signature (from its meta.json): predicting from a block extracted differently is refused.
+    signatures: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def choose(cls, dataset: PreparedDataset, config: GBTConfig, log: Callable[[str], None]) -> Design:
@@ -285,10 +290,18 @@ class Design:
         else:
             chosen = have
         items = dataset.items
-        meta = [c for c in items.columns if c.startswith("meta_") and pd.api.types.is_numeric_dtype(items[c])]
-        meta = meta if config.use_meta else []
-        cats = []
         test = dataset.split("test")
+        meta = []
+        for col in items.columns:
+            if not (config.use_meta and col.startswith("meta_") and pd.api.types.is_numeric_dtype(items[col])):
+                continue
+            if len(test) and test[col].isna().all():
+                # e.g. VIDEM's annotation counts: known for labelled videos only. Learning from them would make
+                # CV look better than test can be.
+                _tell_once(dataset, col, log, "numeric column {col!r} is unknown for every test video: not used")
+                continue
+            meta.append(col)
+        cats = []
         for col in config.categoricals:
             if col not in items.columns or col in meta:
                 continue
@@ -296,9 +309,7 @@ class Design:
             if values.nunique() < 2:
                 continue
             if len(test) and (test[col].fillna("").astype(str) == "").all():
-                if (str(dataset.root), col) not in _told_dropped:
-                    _told_dropped.add((str(dataset.root), col))
-                    log(f"categorical {col!r} is unknown for every test video: not used, so CV predicts test")
+                _tell_once(dataset, col, log, "categorical {col!r} is unknown for every test video: not used")
                 continue
             cats.append(col)
         if not chosen and not meta and not cats:
@@ -309,20 +320,26 @@ class Design:
                     "extract features first (`memo features text --data DIR`)",
                 )
             )
-        dims = {name: load_block(dataset.root, name).dim for name in chosen}
-        return cls(blocks=dims, meta_columns=meta, categoricals=cats)
+        loaded = {name: load_block(dataset.root, name) for name in chosen}
+        return cls(
+            blocks={name: b.dim for name, b in loaded.items()},
+            meta_columns=meta,
+            categoricals=cats,
+            signatures={name: b.meta.get("signature") for name, b in loaded.items()},
+        )
 
     def raw(self, dataset: PreparedDataset, ids: Sequence[str]) -> Raw:
         rows = dataset.rows(ids)
         blocks = {}
         for name, dim in self.blocks.items():
             block = load_block(dataset.root, name)
-            if block.dim != dim:
+            if block.dim != dim or block.meta.get("signature") != self.signatures.get(name):
                 raise InputError(
                     Problem(
                         f"features/{name}",
-                        f"has {block.dim} dimensions but the model was trained on {dim}; extract it with the "
-                        "same encoder",
+                        f"was extracted differently ({block.dim} dims, signature {block.meta.get('signature')}) "
+                        f"from the block the model was trained on ({dim} dims, {self.signatures.get(name)}); "
+                        "extract it with the same encoder",
                     )
                 )
             blocks[name] = block.aligned(list(ids)).astype(np.float64)
@@ -335,12 +352,20 @@ class Design:
         return Raw(list(ids), blocks, meta, cats, rows["group"].astype(str).tolist())
 
     def to_json(self) -> dict[str, Any]:
-        return {"blocks": self.blocks, "meta_columns": self.meta_columns, "categoricals": self.categoricals}
+        return {
+            "blocks": self.blocks,
+            "signatures": self.signatures,
+            "meta_columns": self.meta_columns,
+            "categoricals": self.categoricals,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Design:
         return cls(
-            {str(k): int(v) for k, v in data["blocks"].items()}, list(data["meta_columns"]), list(data["categoricals"])
+            {str(k): int(v) for k, v in data["blocks"].items()},
+            list(data["meta_columns"]),
+            list(data["categoricals"]),
+            dict(data["signatures"]),
         )
 
 
@@ -563,10 +588,30 @@ def tune_member(
         params = member.suggest(trial) if trial.number else member.default_params()
         return evaluate({**params, **fixed}, trial.number)
 
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     started = time.perf_counter()
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
-    # The defaults are trial 0 (evaluated as they are, outside the search space's grid).
-    study.optimize(objective, n_trials=config.n_trials, timeout=config.tune_timeout_s or None, show_progress_bar=False)
+    # A transient bar on stderr, drawn only on a terminal (logs and tests stay clean).
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(f"tuning {member_name} ({len(inner)} inner folds)", total=config.n_trials)
+        # The defaults are trial 0 (evaluated as they are, outside the search space's grid).
+        study.optimize(
+            objective,
+            n_trials=config.n_trials,
+            timeout=config.tune_timeout_s or None,
+            callbacks=[lambda _study, _trial: bar.advance(task)],
+        )
     best = study.best_trial
     params = {**(member.default_params() if best.number == 0 else dict(best.params)), **fixed}
     seconds = time.perf_counter() - started
