@@ -185,7 +185,7 @@ def test_categorical_encoding_is_cross_fitted(dataset: PreparedDataset) -> None:
     from mediaeval_memo.variants.gbt import Design, Transform
 
     config = fast_config(["lightgbm"], features=["emb"], use_meta=False, target_smoothing=0.0)
-    design = Design.choose(dataset, config, log=lambda _: None)
+    design = Design.choose(dataset, config, lambda _: None, None)
     assert design.categoricals == ["action"]
     ids = dataset.labelled("mem_score")["video_id"].tolist()
     raw = design.raw(dataset, ids)
@@ -209,13 +209,13 @@ def test_columns_unknown_on_test_are_dropped(tmp_path: Path) -> None:
     items.loc[items["split"] == "test", "meta_duration"] = float("nan")
     items.to_parquet(root / "items.parquet", index=False)
     logs: list[str] = []
-    design = Design.choose(PreparedDataset.load(root), GBTConfig(), logs.append)
+    design = Design.choose(PreparedDataset.load(root), GBTConfig(), logs.append, None)
     assert design.categoricals == [] and design.meta_columns == []
     assert logs == [
         "numeric column 'meta_duration' is unknown for every test video: not used, so that CV predicts test",
         "categorical 'action' is unknown for every test video: not used, so that CV predicts test",
     ]
-    Design.choose(PreparedDataset.load(root), GBTConfig(), logs.append)
+    Design.choose(PreparedDataset.load(root), GBTConfig(), logs.append, None)
     assert len(logs) == 2  # said once, not once per fold
 
 
@@ -245,3 +245,26 @@ def test_tuning_resumes_from_the_workdir(dataset: PreparedDataset, tmp_path: Pat
     again = GBTVariant(log=logs.append).fit(dataset, config, 0, tmp_path / "work")
     assert any("tuned earlier, reusing" in line for line in logs)
     assert again.predict(dataset, "test").equals(first.predict(dataset, "test"))
+
+
+def test_rationale_blocks_enter_only_their_own_fold(tmp_path: Path) -> None:
+    """Embedded rationales of fold k quote the scores of fold k's training videos: no other fit may read them."""
+    from mediaeval_memo.features.store import write_block
+    from mediaeval_memo.variants.gbt import Design
+
+    root = make_dataset(tmp_path / "ds")
+    ids = PreparedDataset.load(root).items["video_id"].tolist()
+    for label in ("0", "1", "all"):
+        vectors = np.zeros((len(ids), 4), dtype=np.float32)
+        write_block(root, f"text__enc__rationale_{label}", ids, vectors, {"field": f"rationale_{label}"})
+    dataset = PreparedDataset.load(root)
+    chosen = {
+        fold: sorted(b for b in Design.choose(dataset, GBTConfig(), lambda _: None, fold).blocks if "rationale" in b)
+        for fold in (0, 1, 2, None)
+    }
+    assert chosen == {
+        0: ["text__enc__rationale_0"],
+        1: ["text__enc__rationale_1"],
+        2: [],
+        None: ["text__enc__rationale_all"],
+    }

@@ -94,6 +94,20 @@ def write_block(
     return target
 
 
+_FOLD_FIELD = re.compile(r"^rationale_(\d+|all)$")
+
+
+def block_fold(dataset_root: str | Path, name: str) -> str | None:
+    """The fold a block belongs to, or None for blocks valid in every fold.
+
+    Rationales for fold k quote the scores of videos outside fold k, so an embedding of them (a block whose
+    `field` is `rationale_<k>`) may feed only the fit of fold k (`rationale_all`: only the final model).
+    """
+    meta = json.loads((block_dir(dataset_root, name) / "meta.json").read_text("utf-8"))
+    match = _FOLD_FIELD.match(str(meta.get("field", "")))
+    return match.group(1) if match else None
+
+
 def load_block(dataset_root: str | Path, name: str) -> FeatureBlock:
     d = block_dir(dataset_root, name)
     if not has_block(dataset_root, name):

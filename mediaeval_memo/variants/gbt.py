@@ -39,7 +39,7 @@ import pandas as pd
 
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.errors import InputError, Problem
-from mediaeval_memo.features.store import list_blocks, load_block
+from mediaeval_memo.features.store import block_fold, list_blocks, load_block
 from mediaeval_memo.io import atomic_write_text
 from mediaeval_memo.variants.base import ConfigError, Model, Variant, VariantConfig, config_to_dict
 from mediaeval_memo.variants.gbt_members import MEMBER_NAMES, get_member
@@ -269,8 +269,12 @@ class Design:
     signatures: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def choose(cls, dataset: PreparedDataset, config: GBTConfig, log: Callable[[str], None]) -> Design:
-        have = list_blocks(dataset.root)
+    def choose(
+        cls, dataset: PreparedDataset, config: GBTConfig, log: Callable[[str], None], fold: int | None
+    ) -> Design:
+        # Blocks of another fold (embedded rationales quote scores of that fold's training videos) never enter.
+        label = "all" if fold is None else str(fold)
+        have = [b for b in list_blocks(dataset.root) if block_fold(dataset.root, b) in (None, label)]
         if config.features:
             chosen = [b for b in have if any(fnmatch.fnmatchcase(b, pattern) for pattern in config.features)]
             unmatched = [p for p in config.features if not any(fnmatch.fnmatchcase(b, p) for b in have)]
@@ -730,7 +734,7 @@ class GBTVariant(Variant):
         ids = train_ids(dataset, target, fold)
         if len(ids) < 2 * config.inner_folds:
             raise InputError(Problem(str(dataset.root), f"only {len(ids)} labelled training videos", field="target"))
-        design = Design.choose(dataset, config, self.warn)
+        design = Design.choose(dataset, config, self.warn, fold)
         raw = design.raw(dataset, ids)
         y = dataset.rows(ids)[target].to_numpy(dtype=np.float64)
         inner_ids = inner_folds_for(dataset, ids, fold, config)

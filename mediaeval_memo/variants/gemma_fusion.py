@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import random
-import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import yaml
 
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.errors import InputError, Problem
-from mediaeval_memo.features.store import block_dir, list_blocks, load_block
+from mediaeval_memo.features.store import block_fold, list_blocks, load_block
 from mediaeval_memo.rationales.cache import load_rationales
 from mediaeval_memo.rationales.generate import RATIONALES_FILE
 from mediaeval_memo.rationales.prompt import field_text
@@ -193,7 +192,7 @@ def resolve_streams(dataset: PreparedDataset, config: GemmaFusionConfig, fold: s
     for pattern in config.feature_blocks:
         if pattern == ALL_BLOCKS:
             # Rationales of another fold quote scores this fit must not see: '*' takes only this fold's.
-            wanted.extend(b for b in have if b not in wanted and rationale_fold(dataset, b) in (None, fold))
+            wanted.extend(b for b in have if b not in wanted and block_fold(dataset.root, b) in (None, fold))
             continue
         name = pattern.replace("{fold}", fold)
         if name not in have:
@@ -205,7 +204,7 @@ def resolve_streams(dataset: PreparedDataset, config: GemmaFusionConfig, fold: s
                     value=name,
                 )
             )
-        other = rationale_fold(dataset, name)
+        other = block_fold(dataset.root, name)
         if other not in (None, fold):
             raise InputError(
                 Problem(
@@ -230,17 +229,6 @@ def resolve_streams(dataset: PreparedDataset, config: GemmaFusionConfig, fold: s
             spec = StreamSpec(name, 1, block.dim)
         specs.append(spec)
     return specs
-
-
-_RATIONALE_FIELD = re.compile(r"^rationale_(\d+|all)$")
-
-
-def rationale_fold(dataset: PreparedDataset, block_name: str) -> str | None:
-    """The fold whose rationales a feature block embeds (its `field` is `rationale_<fold>`), or None."""
-    meta = json.loads((block_dir(dataset.root, block_name) / "meta.json").read_text("utf-8"))
-    field_name = str(meta.get("field", ""))
-    match = _RATIONALE_FIELD.match(field_name)
-    return match.group(1) if match else None
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
