@@ -134,6 +134,19 @@ def test_4bit_on_cpu_keeps_the_tower_and_gives_lora_gradients() -> None:
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
+def test_bfloat16_adapters_train_next_to_4bit_layers() -> None:
+    from mediaeval_memo.training.lora import add_lora
+    from mediaeval_memo.variants.qwen_vl_backbone import load_backbone
+
+    backbone = load_backbone("tiny-random-qwen2.5-vl", "4bit", torch.device("cpu"))
+    model = add_lora(backbone.model, QwenVLConfig(lora_r=4, lora_alpha=8, lora_dtype="bfloat16"))
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert lora and {p.dtype for p in lora.values()} == {torch.bfloat16}
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    model.train()(input_ids=ids, labels=ids).loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.bfloat16 for n, p in lora.items() if "lora_B" in n)
+
+
 def test_lora_targets_that_match_nothing_are_an_input_error(sample_memento10k: Path, tmp_path: Path) -> None:
     config = QwenVLConfig(model="tiny-random-qwen2-vl", quantization="none", lora_targets=r".*nothing_here")
     with pytest.raises(InputError, match="matches no linear layer of tiny-random-qwen2-vl"):
