@@ -4,7 +4,9 @@ and a training forward for every tiny model family and both frame modes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 import torch
 
@@ -226,3 +228,33 @@ def test_paper_recipe_resolves_to_the_papers_settings() -> None:
     assert (config.batch_size, config.epochs, config.lora_r, config.lora_alpha) == (4, 4, 128, 1024)
     assert (config.frames, config.captions, config.head, config.quantization) == (3, 5, "generate", "4bit")
     assert config.model == "tiny-random-qwen2.5-vl"  # the command line wins over the recipe
+
+
+def test_a_fold_model_reuses_its_last_validation_predictions(
+    sample_memento10k: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediaeval_memo.variants.qwen_vl import QwenVL, QwenVLRuntime
+
+    dataset = PreparedDataset.load(sample_memento10k)
+    config = QwenVLConfig(
+        model="tiny-random-qwen2.5-vl", quantization="none", image_size=56, cache_dir=str(tmp_path / "cache"),
+        target="mem_score", lora_r=2, lora_alpha=4, max_steps=2, batch_size=2,
+    )  # fmt: skip
+    model = QwenVL().fit(dataset, config, 0, tmp_path / "work")
+    assert dataset.folds is not None
+    validation = dataset.folds.val_ids(0)
+    assert model.known is not None and model.known.ids == tuple(validation)
+    calls: list[int] = []
+    original = QwenVLRuntime.predict
+
+    def counted(self: QwenVLRuntime, *args: Any) -> Any:
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(QwenVLRuntime, "predict", counted)
+    reused = model.predict(dataset, validation)
+    assert calls == []  # served from the evaluation made with these very weights
+    model.known = None
+    fresh = model.predict(dataset, validation)
+    assert calls == [1]
+    pd.testing.assert_series_equal(reused, fresh)
