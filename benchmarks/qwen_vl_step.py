@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from PIL import Image
 
 from mediaeval_memo.data.items import PreparedDataset
@@ -91,6 +92,7 @@ def run_toolkit(args: argparse.Namespace, dataset: PreparedDataset, work: Path, 
         model=args.model, quantization="4bit", lora_r=args.r, lora_alpha=args.alpha, batch_size=args.batch,
         epochs=1, max_steps=args.warmup + args.steps + 1, image_size=args.size, cache_dir=str(work / "cache"),
         target="mem_score", checkpoint_every=10**6, gradient_checkpointing=not args.no_checkpointing,
+        **args.overrides,
     )  # fmt: skip
     runtime = QwenVLRuntime(config, lora=True, train_mean=0.7)
     mark_trainable(runtime.scorer)
@@ -222,7 +224,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--no-checkpointing", action="store_true", help="without gradient checkpointing")
     parser.add_argument("--toolkit-only", action="store_true", help="skip the straightforward loop")
+    parser.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
+        help="a qwen-vl config field for the toolkit's loop, e.g. gradient_checkpointing_every=2 (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
+    args.overrides = {}
+    for item in args.sets:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item!r}: expected FIELD=VALUE")
+        args.overrides[key] = yaml.safe_load(value)
     if args.tiny:
         args.model, args.size, args.batch, args.r, args.alpha = "tiny-random-qwen2.5-vl", 56, 2, 8, 64
         args.steps = args.steps or 3
@@ -249,6 +261,7 @@ def main() -> None:
           f"({toolkit['trainable_m']:.1f} M trainable), batch {args.batch}, 3 frames {args.size}x{args.size} + "
           f"5 captions = {toolkit['tokens']} tokens/video, "
           f"gradient checkpointing {'off' if args.no_checkpointing else 'on'}; "
+          f"toolkit settings {args.overrides or 'default'}; "
           f"{args.steps} timed steps "
           f"after {args.warmup} warm-up")  # fmt: skip
     print(f"{'loop':16s} {'samples/s':>10s} {'s/step':>8s} {'peak GiB':>9s}")

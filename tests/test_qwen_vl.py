@@ -4,7 +4,9 @@ and a training forward for every tiny model family and both frame modes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 import torch
 
@@ -134,6 +136,19 @@ def test_4bit_on_cpu_keeps_the_tower_and_gives_lora_gradients() -> None:
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
+def test_bfloat16_adapters_train_next_to_4bit_layers() -> None:
+    from mediaeval_memo.training.lora import add_lora
+    from mediaeval_memo.variants.qwen_vl_backbone import load_backbone
+
+    backbone = load_backbone("tiny-random-qwen2.5-vl", "4bit", torch.device("cpu"))
+    model = add_lora(backbone.model, QwenVLConfig(lora_r=4, lora_alpha=8, lora_dtype="bfloat16"))
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert lora and {p.dtype for p in lora.values()} == {torch.bfloat16}
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    model.train()(input_ids=ids, labels=ids).loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.bfloat16 for n, p in lora.items() if "lora_B" in n)
+
+
 def test_lora_targets_that_match_nothing_are_an_input_error(sample_memento10k: Path, tmp_path: Path) -> None:
     config = QwenVLConfig(model="tiny-random-qwen2-vl", quantization="none", lora_targets=r".*nothing_here")
     with pytest.raises(InputError, match="matches no linear layer of tiny-random-qwen2-vl"):
@@ -213,3 +228,33 @@ def test_paper_recipe_resolves_to_the_papers_settings() -> None:
     assert (config.batch_size, config.epochs, config.lora_r, config.lora_alpha) == (4, 4, 128, 1024)
     assert (config.frames, config.captions, config.head, config.quantization) == (3, 5, "generate", "4bit")
     assert config.model == "tiny-random-qwen2.5-vl"  # the command line wins over the recipe
+
+
+def test_a_fold_model_reuses_its_last_validation_predictions(
+    sample_memento10k: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediaeval_memo.variants.qwen_vl import QwenVL, QwenVLRuntime
+
+    dataset = PreparedDataset.load(sample_memento10k)
+    config = QwenVLConfig(
+        model="tiny-random-qwen2.5-vl", quantization="none", image_size=56, cache_dir=str(tmp_path / "cache"),
+        target="mem_score", lora_r=2, lora_alpha=4, max_steps=2, batch_size=2,
+    )  # fmt: skip
+    model = QwenVL().fit(dataset, config, 0, tmp_path / "work")
+    assert dataset.folds is not None
+    validation = dataset.folds.val_ids(0)
+    assert model.known is not None and model.known.ids == tuple(validation)
+    calls: list[int] = []
+    original = QwenVLRuntime.predict
+
+    def counted(self: QwenVLRuntime, *args: Any) -> Any:
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(QwenVLRuntime, "predict", counted)
+    reused = model.predict(dataset, validation)
+    assert calls == []  # served from the evaluation made with these very weights
+    model.known = None
+    fresh = model.predict(dataset, validation)
+    assert calls == [1]
+    pd.testing.assert_series_equal(reused, fresh)

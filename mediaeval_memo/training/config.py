@@ -48,6 +48,13 @@ class TrainerConfig(VariantConfig):
     gradient_checkpointing: bool = field(
         default=True, metadata={"help": "Recompute activations in the backward pass: less memory, ~30% more time."}
     )
+    gradient_checkpointing_every: int = field(
+        default=1,
+        metadata={
+            "help": "With gradient_checkpointing: checkpoint every Nth transformer layer (1: all, least memory; "
+            "2: half of them, about half the recomputation for about twice the activation memory)."
+        },
+    )
     checkpoint_every: int = field(
         default=200,
         metadata={"help": "Write a resumable checkpoint every this many optimizer steps (and at each epoch end)."},
@@ -70,6 +77,7 @@ class TrainerConfig(VariantConfig):
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "grad_accum": self.grad_accum,
+            "gradient_checkpointing_every": self.gradient_checkpointing_every,
             "checkpoint_every": self.checkpoint_every,
             "log_every": self.log_every,
         }
@@ -101,6 +109,13 @@ class LoraConfig(TrainerConfig):
     lora_r: int = field(default=128, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=1024, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch's input."})
+    lora_dtype: Literal["float32", "bfloat16"] = field(
+        default="float32",
+        metadata={
+            "help": "Adapter weights' dtype: float32 (exact optimizer updates; cast to bf16 under autocast at every "
+            "call) or bfloat16 (fewer casts and less memory; each update is rounded to bf16)."
+        },
+    )
     lora_targets: str = field(
         default=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)",
         metadata={

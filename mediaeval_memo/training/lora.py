@@ -101,7 +101,8 @@ def fix_bitsandbytes_cpu(model: nn.Module) -> int:
 
 
 def add_lora(model: nn.Module, config: LoraConfig, modules_to_save: Sequence[str] = ()) -> nn.Module:
-    """Freeze `model` and wrap it with LoRA adapters on the linear layers matching `config.lora_targets`.
+    """Freeze `model` and wrap it with LoRA adapters on the linear layers matching `config.lora_targets`, their
+    weights in `config.lora_dtype` (peft makes them float32 next to 4-bit layers).
 
     `modules_to_save` names extra modules (a regression head) that stay fully trainable and are saved with the
     adapters. Raises LoraTargetError (a ValueError) when the regex matches no linear layer.
@@ -123,7 +124,12 @@ def add_lora(model: nn.Module, config: LoraConfig, modules_to_save: Sequence[str
         modules_to_save=list(modules_to_save) or None,
         bias="none",
     )
-    return get_peft_model(model, peft_config)
+    wrapped = get_peft_model(model, peft_config)
+    if config.lora_dtype == "bfloat16":
+        for name, module in wrapped.named_modules():
+            if name.endswith((".lora_A", ".lora_B")):
+                module.to(torch.bfloat16)
+    return wrapped
 
 
 def _is_linear(module: nn.Module) -> bool:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from mediaeval_memo.errors import InputError, Problem
 from mediaeval_memo.io import atomic_write_text
 from mediaeval_memo.training.config import LoraConfig
 from mediaeval_memo.variants.base import ConfigError, Model, Variant, VariantConfig
+
+if TYPE_CHECKING:
+    from mediaeval_memo.training.loop import TrainOutcome
 
 log = logging.getLogger(__name__)
 
@@ -413,17 +416,39 @@ def _grid_of(path: Path) -> torch.Tensor:
 # ---------------------------------------------------------------- the variant
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """Scores a model predicted for `ids` of the dataset at `dataset`, with the generate head's invalid rate."""
+
+    dataset: Path
+    ids: tuple[str, ...]
+    scores: pd.Series
+    invalid_rate: float | None
+
+
 class QwenVLModel(Model):
     """A fitted (or zero-shot) qwen-vl model: config, training mean, trainable weights (LoRA and head)."""
 
-    def __init__(self, runtime: QwenVLRuntime, trained: bool, history: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        runtime: QwenVLRuntime,
+        trained: bool,
+        history: list[dict[str, Any]] | None = None,
+        known: Prediction | None = None,
+    ):
         self.runtime = runtime
         self.trained = trained
         self.history = history or []
         self.invalid_rate: float | None = None
+        # What these very weights already predicted for some videos during training (the validation videos of
+        # the evaluation whose weights the model ended with): cross-validation asks for exactly those next.
+        self.known = known
 
     def predict(self, dataset: PreparedDataset, split: str | Sequence[str]) -> pd.Series:
         ids = dataset.split(split)["video_id"].tolist() if isinstance(split, str) else list(split)
+        if self.known is not None and self.known.dataset == dataset.root and self.known.ids == tuple(ids):
+            self.invalid_rate = self.known.invalid_rate
+            return self.known.scores.copy()
         scores, self.invalid_rate = self.runtime.predict(dataset, ids)
         return scores
 
@@ -493,8 +518,11 @@ class QwenVL(Variant):
         validation = list(val_ids(dataset, fold)) if fold is not None else []
         gold = dataset.rows(validation).set_index("video_id")[target] if validation else None
 
+        evaluations: list[Prediction] = []  # this call's evaluations, in order (the last of outcome.history)
+
         def eval_fn(model: nn.Module) -> float:
-            scores, _ = runtime.predict(dataset, validation)
+            scores, rate = runtime.predict(dataset, validation)
+            evaluations.append(Prediction(dataset.root, tuple(validation), scores, rate))
             assert gold is not None
             return float(spearmanr(scores.to_numpy(), gold.reindex(scores.index).to_numpy()).statistic)
 
@@ -511,7 +539,25 @@ class QwenVL(Variant):
                 Path(workdir) if workdir is not None else Path(scratch),
                 loss_fn=loss_fn,
             )
-        return QwenVLModel(runtime, trained=True, history=outcome.history)
+        known = _prediction_of_final_weights(outcome, evaluations, keep_best=config.keep_best)
+        return QwenVLModel(runtime, trained=True, history=outcome.history, known=known)
+
+
+def _prediction_of_final_weights(
+    outcome: TrainOutcome, evaluations: list[Prediction], keep_best: bool
+) -> Prediction | None:
+    """The evaluation made with the weights `train_loop` returned, when it happened in this call.
+
+    Those weights are the best evaluation's (keep_best, once one improved) or the final step's, which the loop
+    always evaluates last; `evaluations` are the last len(evaluations) entries of the history.
+    """
+    if not evaluations:
+        return None
+    steps = [entry["step"] for entry in outcome.history[-len(evaluations) :]]
+    wanted = outcome.best_step if keep_best and outcome.best_step is not None else outcome.global_step
+    if wanted in steps:
+        return evaluations[len(steps) - 1 - steps[::-1].index(wanted)]
+    return None
 
 
 def zero_shot(model: str, dataset: PreparedDataset, overrides: Mapping[str, object] | None = None) -> QwenVLModel:

@@ -35,6 +35,7 @@ from mediaeval_memo.training.tiny_qwen import (
     is_tiny,
     save_tiny,
     tiny_preprocessing,
+    tiny_tokenizer,
 )
 
 IGNORE = -100
@@ -87,10 +88,8 @@ def load_backbone(
 
         hf_logging.disable_progress_bar()  # the save-and-reload of a tiny model is not worth two progress bars
         if quantization == "4bit":  # bitsandbytes quantizes at load time, so go through a saved folder
-            with tempfile.TemporaryDirectory(prefix="memo-tiny-") as tmp:
-                save_tiny(name, Path(tmp))
-                model = AutoModelForImageTextToText.from_pretrained(tmp, **kwargs)
-                _, tokenizer = build_tiny(name)
+            model = AutoModelForImageTextToText.from_pretrained(_saved_tiny(name), **kwargs)
+            tokenizer = tiny_tokenizer()
         else:
             model, tokenizer = build_tiny(name, dtype=dtype)
         prep = tiny_preprocessing(name)
@@ -114,6 +113,19 @@ def load_backbone(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return Backbone(model, tokenizer, prep, family, identity)
+
+
+_SAVED_TINY: dict[str, tempfile.TemporaryDirectory[str]] = {}
+
+
+def _saved_tiny(name: str) -> Path:
+    """A tiny model's folder, written once per process (its weights are fixed) and removed when the process ends:
+    cross-validation loads the model once per fold."""
+    if name not in _SAVED_TINY:
+        folder = tempfile.TemporaryDirectory(prefix="memo-tiny-")
+        save_tiny(name, Path(folder.name))
+        _SAVED_TINY[name] = folder
+    return Path(_SAVED_TINY[name].name)
 
 
 def _preprocessing_from_hub(name: str, config: Any) -> VisionPreprocessing:
@@ -218,10 +230,7 @@ class VisualCache:
         self.key = key
 
     def path(self, video_id: str, frame_paths: Sequence[Path]) -> Path:
-        h = hashlib.sha256()
-        for p in frame_paths:
-            h.update(p.read_bytes())
-        return self.dir / f"{video_id}.{h.hexdigest()[:8]}.safetensors"
+        return self.dir / f"{video_id}.{_frames_digest(frame_paths)[:8]}.safetensors"
 
     def put(self, path: Path, tokens: VisualTokens) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -232,6 +241,21 @@ class VisualCache:
         tensors.update({f"deepstack_{i}": d.contiguous() for i, d in enumerate(tokens.deepstack)})
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp))
+
+
+_DIGESTS: dict[tuple[tuple[str, int, int], ...], str] = {}
+
+
+def _frames_digest(frame_paths: Sequence[Path]) -> str:
+    """sha256 (hex) of the frame files' bytes in order, remembered for this process while their sizes and
+    modification times stay the same (every fold of a cross-validation asks again for the same frames)."""
+    key = tuple((str(p.resolve()), (st := p.stat()).st_size, st.st_mtime_ns) for p in frame_paths)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        for p in frame_paths:
+            h.update(p.read_bytes())
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def read_visual_tokens(path: Path) -> VisualTokens:
