@@ -7,12 +7,8 @@ Exit codes: 0 success, 1 invalid input (every problem printed, one per line), 2 
 
 from __future__ import annotations
 
+import logging
 import os
-
-# bitsandbytes and torch load different OpenMP runtimes; with busy-waiting threads, 4-bit steps on CPU run about
-# 100x slower. This must be set before torch is first imported, hence here, at the top of the entry point.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,15 @@ import click
 
 from mediaeval_memo import __version__
 from mediaeval_memo.errors import InputError
+
+# bitsandbytes and torch load different OpenMP runtimes; with busy-waiting threads, 4-bit steps on CPU run about
+# 100x slower. This must be set before torch is first imported: nothing above imports it, every command imports it
+# lazily, so here is early enough.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Importing transformers imports bitsandbytes, whose CPU backend warns on every start that it cannot fetch an
+# optional kernel from the hub (the `kernels` package). The fallback it then uses is the one we want offline.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 class MemoGroup(click.Group):
@@ -63,7 +68,10 @@ def main() -> None:
 def demo(out: Path, force: bool, seed: int, workers: int) -> None:
     """Run the toolkit end to end on the embedded sample (CPU, nothing downloaded).
 
-    Writes sample releases in the official layouts under --out, prepares them and prints their summaries.
+    Writes sample releases in the official layouts under --out and prepares them; extracts caption and colour
+    histogram features; trains the quick GBT recipe with cross-validation; predicts the test split; packages and
+    validates a run file; scores the out-of-fold predictions with bootstrap CIs; writes a leaderboard with its
+    plot; and prints where each artifact is.
     """
     from mediaeval_memo.demo import run_demo
 

@@ -40,7 +40,7 @@ QUICK_RECIPE: dict[str, Any] = {
     "ensemble": "rank_mean",
     "ridge_alpha": 1.0,
     "bagging_seeds": 1,
-    "n_jobs": 2,
+    "n_jobs": 1,
 }
 # The three models of the demo's leaderboard: name -> feature blocks.
 DEMO_MODELS = {
