@@ -51,9 +51,17 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
                 field=col,
             )
     problems.raise_if_any()
+    frame["score"] = checked_values(path, frame, "score", "score")
+    return frame
+
+
+def checked_values(path: str | Path, frame: pd.DataFrame, column: str, what: str) -> list[float]:
+    """The `column` values of a `video_id,<column>` table, after checking every row: ids safe as file names and
+    unique, values finite numbers. Every problem is listed (with its physical line) before anything is raised."""
+    problems = ProblemList()
     seen: dict[str, int] = {}
-    scores: list[float] = []
-    for line, (vid, raw) in enumerate(zip(frame["video_id"], frame["score"], strict=True), start=2):
+    values: list[float] = []
+    for line, (vid, raw) in enumerate(zip(frame["video_id"], frame[column], strict=True), start=2):
         why = video_id_problem(vid)
         if why:
             problems.add(path, why, line=line, field="video_id", value=vid)
@@ -68,10 +76,9 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
         except (TypeError, ValueError):
             value = math.nan
         if not math.isfinite(value):
-            problems.add(path, "score must be a finite number", line=line, field="score", value=raw)
-        scores.append(value)
+            problems.add(path, f"{what} must be a finite number", line=line, field=column, value=raw)
+        values.append(value)
     if frame.empty:
         problems.add(path, "no rows")
     problems.raise_if_any()
-    frame["score"] = scores
-    return frame
+    return values

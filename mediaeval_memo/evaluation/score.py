@@ -22,11 +22,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from mediaeval_memo import __version__
-from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset, video_id_problem
+from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
 from mediaeval_memo.errors import InputError, Problem, ProblemList
 from mediaeval_memo.evaluation.bootstrap import METRICS, Metric, Replicates, replicates
 from mediaeval_memo.evaluation.ci import Interval, Method, bca_ci, fisher_ci, percentile_ci
-from mediaeval_memo.predictions import read_predictions
+from mediaeval_memo.predictions import checked_values, read_predictions
 from mediaeval_memo.submission.profiles import Profile
 from mediaeval_memo.submission.validator import read_run_file
 
@@ -225,29 +225,7 @@ def _gold_from_csv(path: Path, target: str | None) -> Gold:
             found = f"several numeric columns ({', '.join(numeric)})" if numeric else "no numeric column"
             raise InputError(Problem(str(path), f"{found}; name the gold column with --target", field="target"))
         column = numeric[0]
-    problems = ProblemList()
-    seen: dict[str, int] = {}
-    values: list[float] = []
-    for line, (vid, raw) in enumerate(zip(frame["video_id"], frame[column], strict=True), start=2):
-        why = video_id_problem(vid)
-        if why:
-            problems.add(path, why, line=line, field="video_id", value=vid)
-        elif vid in seen:
-            problems.add(
-                path, f"duplicate video id (first on line {seen[vid]})", line=line, field="video_id", value=vid
-            )
-        else:
-            seen[vid] = line
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            problems.add(path, "gold value must be a finite number", line=line, field=column, value=raw)
-        values.append(value)
-    if frame.empty:
-        problems.add(path, "no rows")
-    problems.raise_if_any()
+    values = checked_values(path, frame, column, "gold value")
     ids = frame["video_id"].tolist()
     array = np.asarray(values, dtype=np.float64)
     return Gold(ids=ids, values=array, source=str(path), digest=content_digest(ids, array))
