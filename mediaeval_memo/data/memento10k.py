@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from mediaeval_memo.data.release import Release, build_items, find_media
-from mediaeval_memo.data.tables import IdRegistry, Record, Table, display, parse_float, parse_int, read_table
+from mediaeval_memo.data.tables import (
+    CaptionRows,
+    IdRegistry,
+    Record,
+    Table,
+    display,
+    parse_float,
+    parse_int,
+    read_table,
+)
 from mediaeval_memo.errors import InputError, Problem, ProblemList
 
 TARGETS = ["mem_score"]
@@ -188,30 +197,11 @@ def _attach_captions(
     rows: dict[str, dict[str, Any]],
     scores_path: Path,
 ) -> None:
-    file = display(table.path, root)
-    seen: dict[str, int] = {}
+    captions = CaptionRows(problems, display(table.path, root), split_ids, display(scores_path, root))
     for record in table.records:
-        vid = record["video_id"].strip()
-        if vid not in split_ids:
-            problems.add(
-                file,
-                f"caption row for an unknown video (not in {display(scores_path, root)})",
-                line=record.line,
-                field="video_id",
-                value=vid,
-            )
-            continue
-        if vid in seen:
-            problems.add(
-                file,
-                f"duplicate caption row (first at line {seen[vid]})",
-                line=record.line,
-                field="video_id",
-                value=vid,
-            )
-            continue
-        seen[vid] = record.line
-        rows[vid]["captions"] = _captions(record)
+        vid = captions.accept(record, "video_id")
+        if vid is not None:
+            rows[vid]["captions"] = _captions(record)
 
 
 def _read_native(root: Path, media: Path | None) -> Release:

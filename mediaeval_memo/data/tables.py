@@ -156,6 +156,28 @@ class IdRegistry:
         return vid
 
 
+class CaptionRows:
+    """Checks the rows of one caption file as they are read: each names a video of `known` (the ids read from
+    `scores_file`), and no video has two rows."""
+
+    def __init__(self, problems: ProblemList, file: str, known: set[str], scores_file: str):
+        self.problems, self.file, self.known, self.scores_file = problems, file, known, scores_file
+        self.seen: dict[str, int] = {}
+
+    def accept(self, record: Record, column: str) -> str | None:
+        """The video the row belongs to, or None (and a problem is recorded)."""
+        vid = record[column].strip()
+        if vid not in self.known:
+            message = f"caption row for an unknown video (not in {self.scores_file})"
+        elif vid in self.seen:
+            message = f"duplicate caption row (first at line {self.seen[vid]})"
+        else:
+            self.seen[vid] = record.line
+            return vid
+        self.problems.add(self.file, message, line=record.line, field=column, value=vid)
+        return None
+
+
 def unknown_ids(
     problems: ProblemList, file: str, records: Iterable[tuple[Record, str]], known: set[str], column: str, what: str
 ) -> None:

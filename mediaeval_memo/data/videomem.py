@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mediaeval_memo.data.release import Release, build_items, relative_to_root
-from mediaeval_memo.data.tables import IdRegistry, Table, display, parse_float, parse_int, read_table
+from mediaeval_memo.data.tables import CaptionRows, IdRegistry, Table, display, parse_float, parse_int, read_table
 from mediaeval_memo.errors import InputError, Problem, ProblemList
 
 TARGETS = ["short_term", "long_term"]
@@ -94,7 +94,8 @@ def read_videomem(root: Path, media: Path | None = None) -> Release:
                 quoting=False,
             )
             file = display(captions, root)
-            seen: dict[str, int] = {}
+            # split_ids grows below when there is no ground-truth file (a test split): captions name its videos.
+            caption_rows = CaptionRows(problems, file, split_ids, display(gt, root) if gt else file)
             for record in table.records:
                 if gt is None:
                     vid = ids.accept(file, record, "video")
@@ -102,26 +103,9 @@ def read_videomem(root: Path, media: Path | None = None) -> Release:
                         continue
                     rows[vid] = _row(vid, split)
                     split_ids.add(vid)
-                vid = record["video"].strip()
-                if vid not in split_ids:
-                    problems.add(
-                        file,
-                        f"caption row for an unknown video (not in {display(gt, root) if gt else file})",
-                        line=record.line,
-                        field="video",
-                        value=vid,
-                    )
+                vid = caption_rows.accept(record, "video")
+                if vid is None:
                     continue
-                if vid in seen:
-                    problems.add(
-                        file,
-                        f"duplicate caption row (first at line {seen[vid]})",
-                        line=record.line,
-                        field="video",
-                        value=vid,
-                    )
-                    continue
-                seen[vid] = record.line
                 text = record["caption"].strip().replace("-", " ")
                 rows[vid]["captions"] = [text] if text else []
     problems.raise_if_any()
