@@ -22,13 +22,14 @@ from mediaeval_memo.variants.gbt import (
     group_folds,
     listen_fits,
 )
-from mediaeval_memo.variants.gbt_members import MEMBERS, TreeArrays
+from mediaeval_memo.variants.gbt_members import MEMBERS, KernelMachine, TreeArrays, get_member
 
 FAST: dict[str, dict[str, Any]] = {
     "lightgbm": {"n_estimators": 40, "min_data_in_leaf": 5},
     "xgboost": {"n_estimators": 40},
     "catboost": {"iterations": 40},
     "histgb": {"max_iter": 40, "min_samples_leaf": 5},
+    "svr": {},
 }
 
 
@@ -123,6 +124,7 @@ def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDa
             "lightgbm_1.txt",
             "xgboost_0.json",
             "xgboost_1.json",
+            "svr_0.npz",  # deterministic: fitted once whatever bagging_seeds says
         ]
     )
 
@@ -165,6 +167,43 @@ def test_histgb_tree_export_matches_sklearn() -> None:
     y = np.nan_to_num(X[:, 0]) + rng.normal(0, 0.2, 200)
     est = HistGradientBoostingRegressor(max_iter=25, early_stopping=False, random_state=0).fit(X, y)
     assert np.array_equal(TreeArrays.from_sklearn(est).predict(X), est.predict(X))
+
+
+def test_svr_arrays_match_sklearn_and_round_trip(tmp_path: Path) -> None:
+    from sklearn.svm import SVR
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)) * rng.uniform(0.1, 10, size=8)  # columns on very different scales
+    y = 5 + 2 * np.tanh(X[:, 0] / 3) + rng.normal(0, 0.3, 300)
+    member = get_member("svr")
+    params = {"C": 2.0, "epsilon": 0.2, "gamma_scale": 0.5}
+    fitted = member.fit(X, y, params, 0, 1)
+    Z = (X - X.mean(0)) / X.std(0)
+    ref = SVR(C=2.0, epsilon=0.2, gamma=0.5 / 8).fit(Z, (y - y.mean()) / y.std())
+    X_new = rng.normal(size=(50, 8)) * 3
+    expected = y.mean() + y.std() * ref.predict((X_new - X.mean(0)) / X.std(0))
+    np.testing.assert_allclose(member.predict(fitted, X_new), expected, rtol=1e-9, atol=1e-9)
+    member.save(fitted, tmp_path / "svr.npz")
+    again = member.load(tmp_path / "svr.npz")
+    assert isinstance(again, KernelMachine)
+    assert np.array_equal(member.predict(again, X_new), member.predict(fitted, X_new))
+
+
+def test_svr_fills_missing_values_with_training_means() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 4))
+    y = X[:, 0] + rng.normal(0, 0.1, 200)
+    X[::7, 1] = np.nan
+    X[:, 3] = np.nan  # a column missing everywhere
+    member = get_member("svr")
+    fitted = member.fit(X, y, member.default_params(), 0, 1)
+    pred = member.predict(fitted, X)
+    assert np.isfinite(pred).all() and spearmanr(pred, y).statistic > 0.9
+    row = X[:1].copy()
+    row[0, 1] = np.nan
+    filled = row.copy()
+    filled[0, 1] = fitted.x_mean[1]
+    assert member.predict(fitted, row)[0] == member.predict(fitted, filled)[0]
 
 
 def test_group_folds_keep_groups_together() -> None:

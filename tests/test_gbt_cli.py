@@ -24,7 +24,8 @@ def test_recipes_resolve_and_quick_matches_the_demo() -> None:
     from mediaeval_memo.variants.gbt import GBTConfig
 
     full = resolve_config(GBTConfig, REPO / "runs" / "gbt.yaml")
-    assert full.members == ["lightgbm", "xgboost", "catboost", "histgb"] and full.n_trials == 20
+    assert full.members == ["lightgbm", "xgboost", "catboost", "histgb", "svr"] and full.n_trials == 20
+    assert full.ensemble == "ridge"
     quick = yaml.safe_load((REPO / "runs" / "gbt-quick.yaml").read_text())
     assert quick["variant"] == "gbt"
     assert quick["config"] == QUICK_RECIPE
@@ -68,7 +69,8 @@ def test_help_config_lists_every_field() -> None:
     [
         (
             ["--set", "members=lightgbm,catbost"],
-            "error: command line: members 'catbost': unknown member (accepted: lightgbm, xgboost, catboost, histgb)\n",
+            "error: command line: members 'catbost': unknown member "
+            "(accepted: lightgbm, xgboost, catboost, histgb, svr)\n",
         ),
         (["--set", "ensemble=vote"], "error: command line: ensemble 'vote': expected one of 'rank_mean', 'ridge'\n"),
         (["--set", "n_trial=3"], None),

@@ -1,5 +1,5 @@
-"""The GBT ensemble run variant: gradient-boosted trees on feature blocks and metadata, tuned inside nested,
-group-aware cross-validation.
+"""The GBT ensemble run variant: gradient-boosted trees (and an RBF SVR beside them, see `gbt_members`) on feature
+blocks and metadata, tuned inside nested, group-aware cross-validation.
 
 What one `fit` (one outer fold, or the final model) does, using only the training ids it is given:
 1. Inner folds: `dataset.folds.inner[fold]` when the prepared dataset has them; for the final model the outer folds
@@ -14,7 +14,8 @@ What one `fit` (one outer fold, or the final model) does, using only the trainin
    its rank among its own inner out-of-fold scores, the ranks averaged and mapped onto the training targets'
    quantiles, so predictions stay on the target's scale and do not depend on which other videos are scored) or
    `ridge` (a non-negative ridge regression stacked on the members' scores).
-5. Final members: refitted on all training ids with the best params, once per bagging seed, averaged.
+5. Final members: refitted on all training ids with the best params, once per bagging seed (once for a
+   deterministic member), averaged.
 
 Every fit of a transform, a tuning trial, a member or the ensemble is reported to `fit_listeners` with the ids it
 saw: the tests use this to prove that no validation id of an outer fold reaches any of them.
@@ -775,7 +776,8 @@ class GBTVariant(Variant):
         for m in config.members:
             member = get_member(m)
             fitted[m] = []
-            for s in range(config.bagging_seeds):
+            # Seed bagging averages away a member's randomness; a deterministic member would only be refitted.
+            for s in range(config.bagging_seeds if member.seeded else 1):
                 _report_fit(f"member:{m}", ids)
                 fitted[m].append(member.fit(X, y, tuned[m].params, config.seed + s, config.n_jobs))
         report = {
