@@ -160,3 +160,6 @@ def test_cli_text_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--encoder", str(tmp_path)])
     assert result.exit_code == 1
     assert "not a sentence-transformers model folder (no modules.json or config.json)" in result.output
+    # A failed encoder load leaves nothing behind: no chunk folder that a later run would take for a resume.
+    features = root / "features"
+    assert not features.exists() or sorted(p.name for p in features.iterdir()) == []

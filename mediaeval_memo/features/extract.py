@@ -101,7 +101,13 @@ def extract_block(
     if len(todo) < len(starts):
         log(f"{name}: resuming, {len(starts) - len(todo)} of {len(starts)} chunks done earlier")
     if todo:
-        encoder = make_encoder()  # loaded before the progress bar starts, so its errors print cleanly
+        try:
+            encoder = make_encoder()  # loaded before the progress bar starts, so its errors print cleanly
+        except BaseException:
+            if len(todo) == len(starts):
+                # Nothing was extracted: leave no chunk folder behind (a bad --encoder is not a run to resume).
+                shutil.rmtree(work)
+            raise
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
