@@ -749,7 +749,8 @@ def validate(
     else:
         assert ids_file is not None
         ids = read_ids(ids_file)
-    result = validate_paths(files, profile, ids)
+    # The ids name a split only when they come from --data; an --ids file is the test ids (its help says so).
+    result = validate_paths(files, profile, ids, split if data_dir is not None else "test")
     if as_json:
         payload = {
             "ok": result.ok,

@@ -232,8 +232,8 @@ def test_ids_from_a_prepared_dataset(tmp_path: Path) -> None:
     assert _invoke("validate", path, "--data", root).exit_code == 0
     result = _invoke("validate", path, "--data", root, "--split", "train")
     assert result.exit_code == 1
-    assert f"{path}:2: video_id 'v1': not a test video" in result.output
-    assert f"{path}: video_id 't1': missing: every test video needs one row" in result.output
+    assert f"{path}:2: video_id 'v1': not a train video" in result.output
+    assert f"{path}: video_id 't1': missing: every train video needs one row" in result.output
 
 
 def test_trailing_blank_lines_and_spaces(tmp_path: Path, ids: Path) -> None:

@@ -142,7 +142,13 @@ def _parse_field(kind: str, raw: str) -> object:
 
 
 def validate_bytes(
-    display: str, data: bytes, profile: Profile, ids: Sequence[str] | None, *, check_name: bool = True
+    display: str,
+    data: bytes,
+    profile: Profile,
+    ids: Sequence[str] | None,
+    *,
+    check_name: bool = True,
+    split: str = "test",
 ) -> FileReport:
     """Validate a run file's bytes. `display` names it in messages; its last part is checked against the template
     unless `check_name` is False (then the header tells the subtask, as when scoring a renamed run file)."""
@@ -153,7 +159,7 @@ def validate_bytes(
         subtask = subtask or _columns_for_unknown_name(profile, lines[0])
         check.report.columns = subtask.columns
         first_data = check.header(lines[0], subtask)
-        check.rows(lines, first_data, subtask, ids)
+        check.rows(lines, first_data, subtask, ids, split)
     return check.finish()
 
 
@@ -264,8 +270,10 @@ class _FileCheck:
             return 2
         return 1
 
-    def rows(self, lines: list[str], first_data: int, subtask: Subtask, ids: Sequence[str] | None) -> None:
-        """Every data row: separator, column count, values (finite, row schema) and the id set."""
+    def rows(
+        self, lines: list[str], first_data: int, subtask: Subtask, ids: Sequence[str] | None, split: str = "test"
+    ) -> None:
+        """Every data row: separator, column count, values (finite, row schema) and the id set (of `split`)."""
         profile = self.profile
         columns = subtask.columns
         names = [c.name for c in columns]
@@ -295,13 +303,13 @@ class _FileCheck:
                 continue
             seen[vid] = number
             if expected is not None and vid not in expected:
-                self.problem("not a test video", number, id_name, vid)
+                self.problem(f"not a {split} video", number, id_name, vid)
         if self.report.rows == 0:
             self.problem("no data rows")
         if ids is not None:
             missing = [vid for vid in ids if vid not in seen]
             for vid in missing[:MISSING_LISTED]:
-                self.problem("missing: every test video needs one row", field=id_name, value=vid)
+                self.problem(f"missing: every {split} video needs one row", field=id_name, value=vid)
             if len(missing) > MISSING_LISTED:
                 self.problem(f"... and {len(missing) - MISSING_LISTED} more test videos have no row")
 
@@ -349,13 +357,13 @@ def _has_names(line: str, names: Sequence[str]) -> bool:
     return any(name.lower() in lowered for name in names)
 
 
-def validate_file(path: str | Path, profile: Profile, ids: Sequence[str] | None) -> FileReport:
+def validate_file(path: str | Path, profile: Profile, ids: Sequence[str] | None, split: str = "test") -> FileReport:
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         return FileReport(path=str(path), problems=[Problem(str(path), f"cannot read the file ({exc.strerror})")])
-    return validate_bytes(str(path), data, profile, ids)
+    return validate_bytes(str(path), data, profile, ids, split=split)
 
 
 def read_run_file(path: str | Path, profile: Profile) -> pd.DataFrame:
@@ -404,10 +412,12 @@ def expand_paths(paths: Sequence[str | Path], profile: Profile) -> tuple[list[Pa
     return files, problems
 
 
-def validate_paths(paths: Sequence[str | Path], profile: Profile, ids: Sequence[str] | None) -> ValidationResult:
+def validate_paths(
+    paths: Sequence[str | Path], profile: Profile, ids: Sequence[str] | None, split: str = "test"
+) -> ValidationResult:
     """Validate files and folders of run files, then count runs per team and subtask across all of them."""
     files, problems = expand_paths(paths, profile)
-    reports = [validate_file(f, profile, ids) for f in files]
+    reports = [validate_file(f, profile, ids, split) for f in files]
     runs: dict[tuple[str, str], dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in reports:
         if r.team is not None and r.subtask is not None and r.run is not None:
