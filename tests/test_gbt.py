@@ -189,6 +189,31 @@ def test_svr_arrays_match_sklearn_and_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(member.predict(again, X_new), member.predict(fitted, X_new))
 
 
+def test_svr_scales_a_feature_block_as_a_whole() -> None:
+    rng = np.random.default_rng(2)
+    block = rng.normal(size=(300, 4)) * np.array([4.0, 2.0, 1.0, 0.1])  # PCA-like: falling variances
+    X = np.column_stack([block, 100 + 50 * rng.normal(size=300)])  # and a metadata column on its own scale
+    y = block[:, 0] + rng.normal(0, 0.5, 300)
+    fitted = get_member("svr").fit(X, y, get_member("svr").default_params(), 0, 1, np.array([0, 0, 0, 0, 1]))
+    block_scale = np.sqrt(block.var(0).mean())
+    np.testing.assert_allclose(fitted.x_scale, [block_scale] * 4 + [X[:, 4].std()])
+    alone = get_member("svr").fit(X, y, get_member("svr").default_params(), 0, 1)  # no groups: each column alone
+    np.testing.assert_allclose(alone.x_scale, X.std(0))
+    with pytest.raises(ValueError, match="column_groups has shape"):
+        get_member("svr").fit(X, y, get_member("svr").default_params(), 0, 1, np.array([0, 1]))
+
+
+def test_column_groups_follow_the_design(dataset: PreparedDataset) -> None:
+    model = GBTVariant(log=lambda _: None).fit(dataset, fast_config(["svr"], pca_components=3), 0)
+    groups = model.transform.column_groups()
+    design = model.design
+    singles = len(design.meta_columns) + len(design.categoricals)
+    sizes = [min(3, dim) for dim in design.blocks.values()] + [1] * singles
+    assert np.array_equal(np.bincount(groups), sizes)
+    fitted = model.fitted["svr"][0]
+    assert len(fitted.x_scale) == len(groups)
+
+
 def test_svr_fills_missing_values_with_training_means() -> None:
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 4))

@@ -447,6 +447,13 @@ class Transform:
         parts.extend(self.encodings[c].apply(raw.cats[c])[:, None] for c in self.design.categoricals)
         return np.ascontiguousarray(np.hstack(parts), dtype=np.float64)
 
+    def column_groups(self) -> np.ndarray:
+        """A label per column of `apply`'s matrix: one shared by all the columns of a feature block, one of its own
+        for every metadata and categorical column (what a scale-sensitive member scales together)."""
+        sizes = [self.pca[n][1].shape[0] if n in self.pca else dim for n, dim in self.design.blocks.items()]
+        sizes += [1] * (len(self.design.meta_columns) + len(self.design.categoricals))
+        return np.repeat(np.arange(len(sizes)), sizes)
+
     def save(self, directory: Path) -> dict[str, Any]:
         arrays: dict[str, np.ndarray] = {}
         names = sorted(self.pca)
@@ -549,6 +556,7 @@ class InnerFold:
     val: np.ndarray
     X_train: np.ndarray
     X_val: np.ndarray
+    column_groups: np.ndarray
 
 
 @dataclass
@@ -581,7 +589,7 @@ def tune_member(
         scores = []
         for f in inner:
             _report_fit(f"tune:{member_name}", [ids[i] for i in f.train])
-            fitted = member.fit(f.X_train, y[f.train], params, config.seed, config.n_jobs)
+            fitted = member.fit(f.X_train, y[f.train], params, config.seed, config.n_jobs, f.column_groups)
             oof[f.val] = member.predict(fitted, f.X_val)
             scores.append(_spearman(oof[f.val], y[f.val]))
         oof_of_trial[trial_number] = oof
@@ -745,7 +753,8 @@ class GBTVariant(Variant):
             val = np.array(sorted(position[v] for v in val_ids))
             train = np.setdiff1d(np.arange(len(ids)), val)
             transform, X_train = Transform.fit(design, raw.take(train), y[train], config, f"transform:inner{j}")
-            inner.append(InnerFold(train, val, X_train, transform.apply(raw.take(val))))
+            val_X = transform.apply(raw.take(val))
+            inner.append(InnerFold(train, val, X_train, val_X, transform.column_groups()))
         what = "final model" if fold is None else f"outer fold {fold}"
         self.log(f"gbt {what}: {len(ids)} videos, {len(inner)} inner folds, {inner[0].X_train.shape[1]} features")
 
@@ -779,7 +788,8 @@ class GBTVariant(Variant):
             # Seed bagging averages away a member's randomness; a deterministic member would only be refitted.
             for s in range(config.bagging_seeds if member.seeded else 1):
                 _report_fit(f"member:{m}", ids)
-                fitted[m].append(member.fit(X, y, tuned[m].params, config.seed + s, config.n_jobs))
+                groups = transform.column_groups()
+                fitted[m].append(member.fit(X, y, tuned[m].params, config.seed + s, config.n_jobs, groups))
         report = {
             "fold": fold,
             "n_train": len(ids),
