@@ -6,7 +6,7 @@ defaults, Optuna search space, fit, predict, and save/load in a non-pickle forma
   one coordinate at a time, while a kernel compares whole vectors; on real Memento10k captions (MiniLM, same
   folds) a strongly regularised SVR scored 0.619 CV Spearman against LightGBM's 0.595, and the two disagree enough
   that their blend beats both. It is saved, like HistGB below, as plain arrays (support vectors, dual
-  coefficients, standardisation) and predicts through them.
+  coefficients, input scaling) and predicts through them.
 - scikit-learn HistGradientBoosting has no safe native format (its only persistence is pickle). We export the
   fitted trees to plain numeric arrays (`.npz` read with `allow_pickle=False`) and predict from them with our own
   traversal, which follows sklearn's predictor exactly (`x <= threshold` goes left, NaN follows
@@ -27,8 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-TREE_MEMBERS = ("lightgbm", "xgboost", "catboost", "histgb")
-MEMBER_NAMES = (*TREE_MEMBERS, "svr")
+MEMBER_NAMES = ("lightgbm", "xgboost", "catboost", "histgb", "svr")
 
 
 class Member(ABC):
@@ -370,7 +369,7 @@ class HistGBMember(Member):
 
 @dataclass
 class KernelMachine:
-    """A fitted RBF support vector regressor as plain arrays, in standardised units.
+    """A fitted RBF support vector regressor as plain arrays, in scaled units.
 
     f(x) = y_mean + y_scale * (sum_i dual_i * exp(-gamma * |z - sv_i|^2) + intercept), z = (x - x_mean) / x_scale.
     """
@@ -380,8 +379,8 @@ class KernelMachine:
     y_mean: float
     y_scale: float
     x_mean: np.ndarray  # float64, per input column
-    x_scale: np.ndarray  # float64, per input column (1 where the column is constant)
-    support: np.ndarray  # float64, support vectors (standardised), n_sv x n_features
+    x_scale: np.ndarray  # float64, per input column, shared within a feature block (1 for a constant column)
+    support: np.ndarray  # float64, support vectors (scaled), n_sv x n_features
     dual: np.ndarray  # float64, dual coefficients, n_sv
 
     SCALARS: ClassVar[tuple[str, ...]] = ("gamma", "intercept", "y_mean", "y_scale")
@@ -431,7 +430,7 @@ def _group_scales(X: np.ndarray, column_groups: np.ndarray | None) -> np.ndarray
 
 
 class SVRMember(Member):
-    """RBF epsilon-SVR (libsvm through scikit-learn) on standardised inputs and a standardised target.
+    """RBF epsilon-SVR (libsvm through scikit-learn) on scaled inputs (see `_group_scales`) and a standardised target.
 
     Standardising the target makes `epsilon` and `C` unit-free, so one search space serves any score scale;
     `gamma_scale` multiplies 1 / n_features, scikit-learn's `gamma="scale"` for unit-variance inputs. libsvm is
