@@ -782,13 +782,13 @@ class GBTVariant(Variant):
         inner_ensemble = _spearman(ensemble.combine({m: t.oof for m, t in tuned.items()}), y)
         transform, X = Transform.fit(design, raw, y, config, "transform:final")
         fitted: dict[str, list[Any]] = {}
+        groups = transform.column_groups()
         for m in config.members:
             member = get_member(m)
             fitted[m] = []
             # Seed bagging averages away a member's randomness; a deterministic member would only be refitted.
             for s in range(config.bagging_seeds if member.seeded else 1):
                 _report_fit(f"member:{m}", ids)
-                groups = transform.column_groups()
                 fitted[m].append(member.fit(X, y, tuned[m].params, config.seed + s, config.n_jobs, groups))
         report = {
             "fold": fold,
