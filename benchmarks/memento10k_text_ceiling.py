@@ -76,11 +76,11 @@ def main() -> None:
     position = {v: i for i, v in enumerate(ids)}
     folds = [np.array(sorted(position[v] for v in dataset.folds.val_ids(k))) for k in range(dataset.folds.k)]
 
-    def member(name: str, pca: int = 0) -> Learner:
+    def member(name: str, features: np.ndarray, pca: int = 0) -> Learner:
         m = get_member(name)
 
         def fit_predict(train: np.ndarray, val: np.ndarray) -> np.ndarray:
-            A, B = X[train], X[val]
+            A, B = features[train], features[val]
             if pca:
                 from sklearn.decomposition import PCA
 
@@ -111,24 +111,14 @@ def main() -> None:
         return np.asarray(Ridge(alpha=3.0).fit(A, y[train]).predict(vec.transform([texts[i] for i in val])))
 
     layers = minilm_layers(labelled["captions"].tolist(), args.work / "minilm_layers.npy", ids)
-
-    def svr_on(features: np.ndarray) -> Learner:
-        m = get_member("svr")
-
-        def fit_predict(train: np.ndarray, val: np.ndarray) -> np.ndarray:
-            groups = np.zeros(features.shape[1], dtype=np.int64)  # one block, scaled as a whole
-            return m.predict(m.fit(features[train], y[train], m.default_params(), 0, 2, groups), features[val])
-
-        return fit_predict
-
     learners: dict[str, Learner] = {
-        "lightgbm (defaults, raw 384-d)": member("lightgbm"),
-        "svr (defaults, raw 384-d)": member("svr"),
-        "svr (defaults, PCA 128 per fold)": member("svr", pca=128),
+        "lightgbm (defaults, raw 384-d)": member("lightgbm", X),
+        "svr (defaults, raw 384-d)": member("svr", X),
+        "svr (defaults, PCA 128 per fold)": member("svr", X, pca=128),
         "ridge (alpha 1)": ridge,
         "kNN (30, cosine)": knn,
         "TF-IDF 1-2 grams + ridge": tfidf_ridge,
-        "svr (defaults, MiniLM layers 2-6, 1920-d)": svr_on(layers),
+        "svr (defaults, MiniLM layers 2-6, 1920-d)": member("svr", layers),
     }
     oof: dict[str, np.ndarray] = {}
     for name, fit_predict in learners.items():

@@ -85,29 +85,21 @@ def extract_block(
         overwrite = True
 
     work = chunks_dir(root, name)
-    if overwrite and work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
     plan = {"signature": full_signature, "chunk_size": chunk_size, "n": len(ids), "ids_head": list(ids[:3])}
     plan_path = work / "plan.json"
-    if plan_path.is_file() and json.loads(plan_path.read_text("utf-8")) != plan:
+    if work.exists() and (overwrite or not plan_path.is_file() or json.loads(plan_path.read_text("utf-8")) != plan):
         # Chunks of another plan (other ids or chunk size) cannot be stitched together: start over.
         shutil.rmtree(work)
-        work.mkdir(parents=True)
-    atomic_write_text(plan_path, json.dumps(plan) + "\n")
 
     starts = list(range(0, len(ids), chunk_size))
     todo = [s for s in starts if not (work / f"{s // chunk_size:05d}.npy").is_file()]
     if len(todo) < len(starts):
         log(f"{name}: resuming, {len(starts) - len(todo)} of {len(starts)} chunks done earlier")
     if todo:
-        try:
-            encoder = make_encoder()  # loaded before the progress bar starts, so its errors print cleanly
-        except BaseException:
-            if len(todo) == len(starts):
-                # Nothing was extracted: leave no chunk folder behind (a bad --encoder is not a run to resume).
-                shutil.rmtree(work)
-            raise
+        encoder = make_encoder()  # loaded before the progress bar starts, so its errors print cleanly
+        # The chunk folder is made only once the encoder has loaded: a bad --encoder leaves nothing to "resume".
+        work.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(plan_path, json.dumps(plan) + "\n")
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -142,7 +134,8 @@ def extract_block(
         **(extra_meta or {}),
     }
     write_block(root, name, ids, vectors, meta, overwrite=True)
-    shutil.rmtree(work)
+    if work.exists():  # absent only when there were no ids to extract
+        shutil.rmtree(work)
     log(f"{name}: wrote {vectors.shape[0]} x {vectors.shape[1]} to {target}")
     return ExtractResult(name, target, int(vectors.shape[0]), int(vectors.shape[1]), False, seconds)
 
