@@ -12,6 +12,7 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 test: lint
 	OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1 $(PY) -m pytest

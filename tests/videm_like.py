@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mediaeval_memo.data.feature_store import write_block
 from mediaeval_memo.data.items import Folds, write_items, write_json
-from mediaeval_memo.features.store import write_block
 
 WORDS = [
     "brand",

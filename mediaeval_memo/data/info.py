@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from mediaeval_memo.data.feature_store import list_blocks
 from mediaeval_memo.data.items import SPLITS, PreparedDataset
-from mediaeval_memo.features.store import list_blocks
 from mediaeval_memo.media.frames import is_complete
 
 SHOWN = 10  # failed videos listed by name; the rest are counted

@@ -8,8 +8,7 @@ items DataFrame and call `write_prepared`; everything downstream calls `Prepared
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mediaeval_memo.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.ids import video_id_problem
+from mediaeval_memo.media.frames import FRAMES_DIR
 
 SPLITS = ("train", "dev", "test")
 # Targets any release may carry; a dataset's own are listed in its manifest ("targets").
@@ -28,25 +29,16 @@ KNOWN_TARGETS = (
     "memorability_score",
     "brand_memorability",
 )
-# Ids become file names (frames/<id>/, feature rows, run files): letters, digits, '.', '_', '-' only.
-VIDEO_ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,200}$")
-VIDEO_ID_RULE = "letters, digits, '.', '_' and '-' only, 1-200 characters, not '.' or '..'"
+
+# Columns computed from the annotations besides the targets (Memento10k's raw score and decay rate): a fit sees
+# them only where it sees the target.
+LABEL_DERIVED = ("score_raw", "decay_alpha")
 
 ITEMS_FILE = "items.parquet"
 MANIFEST_FILE = "manifest.json"
 FOLDS_FILE = "folds.json"
-FRAMES_DIR = "frames"
 FEATURES_DIR = "features"
 LAYOUT_VERSION = 1
-
-
-def video_id_problem(value: object) -> str | None:
-    """Why `value` is not a usable video id, or None when it is."""
-    if not isinstance(value, str) or not value:
-        return f"empty video id ({VIDEO_ID_RULE})"
-    if not VIDEO_ID_PATTERN.match(value):
-        return f"not safe as a file name ({VIDEO_ID_RULE})"
-    return None
 
 
 def check_items(items: pd.DataFrame, targets: Sequence[str], source: str = ITEMS_FILE) -> None:
@@ -183,6 +175,20 @@ class PreparedDataset:
             )
         return target
 
+    @property
+    def label_columns(self) -> list[str]:
+        """The targets and the columns derived from the same annotations."""
+        return [*self.targets, *(c for c in LABEL_DERIVED if c in self.items.columns)]
+
+    def with_labels_of(self, ids: Iterable[str]) -> PreparedDataset:
+        """The dataset as a fit sees it: the labels (`label_columns`) of `ids` only, NaN for every other video,
+        and no folds. The runner hands fits this view, so no fit can read a label it will be scored on."""
+        keep = self.items["video_id"].isin(set(ids)).to_numpy()
+        items = self.items.copy()
+        for column in self.label_columns:
+            items[column] = items[column].astype(float).where(keep, np.nan)
+        return PreparedDataset(root=self.root, items=items, manifest=self.manifest, folds=None)
+
     def split(self, name: str) -> pd.DataFrame:
         if name not in SPLITS:
             raise InputError(
@@ -216,11 +222,6 @@ class PreparedDataset:
     @property
     def features_dir(self) -> Path:
         return self.root / FEATURES_DIR
-
-
-def frame_file_name(index: int) -> str:
-    """Frames are stored as frames/<video_id>/000.jpg, 001.jpg, ... so that a name sort is temporal order."""
-    return f"{index:03d}.jpg"
 
 
 def write_items(directory: Path, items: pd.DataFrame) -> None:

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 from mediaeval_memo.data.release import Release, build_items, find_media
 from mediaeval_memo.data.tables import (
     CaptionRows,
@@ -31,7 +32,6 @@ from mediaeval_memo.data.tables import (
     parse_int,
     read_table,
 )
-from mediaeval_memo.errors import InputError, Problem, ProblemList
 
 TARGETS = ["mem_score"]
 SCORE_COLUMNS = [

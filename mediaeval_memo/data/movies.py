@@ -27,10 +27,10 @@ from typing import Any
 
 import yaml
 
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 from mediaeval_memo.data.items import SPLITS
 from mediaeval_memo.data.release import Release, build_items
 from mediaeval_memo.data.tables import IdRegistry, display, parse_float, read_table
-from mediaeval_memo.errors import InputError, Problem, ProblemList
 
 KEYS = ("table", "delimiter", "id", "targets", "text", "captions", "media", "split", "group", "meta")
 SPLIT_VALUES = {"train": "train", "training": "train", "dev": "dev", "val": "dev", "validation": "dev", "test": "test"}

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +19,10 @@ from typing import Any
 import numpy as np
 
 from mediaeval_memo import __version__
-from mediaeval_memo.data.folds import make_folds
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.io import atomic_dir, sha256_file
+from mediaeval_memo.core.progress import Reporter
+from mediaeval_memo.data.feature_store import write_block
 from mediaeval_memo.data.items import (
     FRAMES_DIR,
     LAYOUT_VERSION,
@@ -31,10 +33,8 @@ from mediaeval_memo.data.items import (
     write_json,
 )
 from mediaeval_memo.data.release import Release
+from mediaeval_memo.data.splits import make_folds
 from mediaeval_memo.data.tables import display
-from mediaeval_memo.errors import InputError, Problem, ProblemList
-from mediaeval_memo.features.store import write_block
-from mediaeval_memo.io import atomic_dir, sha256_file
 from mediaeval_memo.media.frames import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, FrameJob, FrameReport, extract_frames
 
 DATASETS = ("memento10k", "videomem", "videm", "movies")
@@ -56,7 +56,6 @@ class PrepareOptions:
     # movies: a YAML mapping file and/or single-column overrides (see data/movies.py).
     mapping: Path | None = None
     columns: dict[str, str] = field(default_factory=dict)
-    progress: bool = False
 
 
 @dataclass
@@ -92,9 +91,10 @@ def _unknown_dataset(name: str) -> Problem:
 
 
 def prepare(
-    dataset: str, root: Path, out: Path, options: PrepareOptions, log: Callable[[str], None] | None = None
+    dataset: str, root: Path, out: Path, options: PrepareOptions, progress: Reporter | None = None
 ) -> PrepareResult:
-    say = log or (lambda _m: None)
+    progress = progress or Reporter.silent()
+    say = progress.say
     if dataset not in DATASETS:
         raise InputError(_unknown_dataset(dataset))
     if not root.is_dir():
@@ -139,7 +139,7 @@ def prepare(
                 raise InputError(Problem(str(root), f"--strict: {frames_note}", field="--frames"))
             say(f"frames: skipped, {frames_note}")
         else:
-            frame_report = _frames(release, out, staging, options, say)
+            frame_report = _frames(release, out, staging, options, progress)
     else:
         frames_note = "not asked (--frames 0)"
 
@@ -162,9 +162,7 @@ def prepare(
     return PrepareResult(out, manifest, frame_report)
 
 
-def _frames(
-    release: Release, out: Path, staging: Path, options: PrepareOptions, say: Callable[[str], None]
-) -> FrameReport:
+def _frames(release: Release, out: Path, staging: Path, options: PrepareOptions, progress: Reporter) -> FrameReport:
     # Frames are reused by video id only when they were made from the same release with the same settings.
     settings = {"source_root": str(release.root.resolve()), "frames": options.frames, "max_side": options.max_side}
     settings_file = staging / FRAME_SETTINGS
@@ -186,8 +184,7 @@ def _frames(
         options.frames,
         max_side=options.max_side,
         workers=options.workers,
-        progress=options.progress,
-        log=say,
+        progress=progress,
     )
     # Folders of videos that are no longer in the release must not survive into the prepared dataset.
     wanted = set(release.items["video_id"])
@@ -282,7 +279,7 @@ def _manifest(
     opts = asdict(options)
     for key in ("media", "mapping"):
         opts[key] = None if opts[key] is None else str(opts[key])
-    del opts["progress"], opts["force"]
+    del opts["force"]
     return {
         "dataset": release.dataset,
         "layout": release.layout,

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediaeval_memo.data.items import video_id_problem
-from mediaeval_memo.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.ids import video_id_problem
 
 
 @dataclass(frozen=True)

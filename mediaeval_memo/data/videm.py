@@ -18,9 +18,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 from mediaeval_memo.data.release import Release, build_items, relative_to_root
 from mediaeval_memo.data.tables import IdRegistry, display, parse_float, read_table
-from mediaeval_memo.errors import InputError, Problem, ProblemList
 
 TARGETS = ["memorability_score", "brand_memorability"]
 DEV_LIST = "devset/devset_videolist_GT.csv"

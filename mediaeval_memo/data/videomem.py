@@ -19,9 +19,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 from mediaeval_memo.data.release import Release, build_items, relative_to_root
 from mediaeval_memo.data.tables import CaptionRows, IdRegistry, Table, display, parse_float, parse_int, read_table
-from mediaeval_memo.errors import InputError, Problem, ProblemList
 
 TARGETS = ["short_term", "long_term"]
 GROUND_TRUTH = {

@@ -16,21 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mediaeval_memo.errors import InputError, Problem
-from mediaeval_memo.evaluation.bootstrap import replicates
+from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.io import atomic_path, atomic_write_text
+from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.evaluation.ci import Interval, Method
-from mediaeval_memo.evaluation.score import (
-    Gold,
-    check_gold_varies,
-    check_method,
-    headline_interval,
-    load_run,
-    metric_intervals,
-    run_names,
-    signature,
-)
-from mediaeval_memo.io import atomic_path, atomic_write_text
-from mediaeval_memo.submission.profiles import Profile
+from mediaeval_memo.evaluation.gold import Gold
+from mediaeval_memo.evaluation.pipeline import Settings, score_files
 
 Format = Literal["md", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("md", "csv", "json")
@@ -65,46 +56,26 @@ class Leaderboard:
 
 
 def build_leaderboard(
-    paths: Sequence[str | Path],
-    gold: Gold,
-    *,
-    n_resamples: int = 10_000,
-    seed: int = 0,
-    confidence: float = 0.95,
-    method: Method = "bca",
-    device: str = "auto",
-    profile: Profile | None = None,
-    progress: Callable[[int], None] | None = None,
+    paths: Sequence[str | Path], gold: Gold, settings: Settings | None = None, progress: Reporter | None = None
 ) -> Leaderboard:
     """Score every run on shared resamples and rank them by Spearman (ties by name)."""
     if not paths:
         raise InputError(Problem("FILES", "a leaderboard needs at least one prediction file"))
-    check_method(method, n_resamples)
-    check_gold_varies(gold)
-    ps = [Path(p) for p in paths]
-    runs = [load_run(p, gold, name, profile) for p, name in zip(ps, run_names(ps), strict=True)]
-    reps = replicates(
-        gold.values,
-        [r.values for r in runs],
-        n_resamples=n_resamples,
-        seed=seed,
-        jackknife=method == "bca",
-        device=device,
-        progress=progress,
-    )
-    n = len(gold.ids)
+    settings = settings or Settings()
+    scored = score_files(paths, gold, settings, progress=progress)
     rows = []
-    for j, run in enumerate(runs):
-        interval = headline_interval(metric_intervals(reps, "srcc", j, confidence, n), method)
-        srcc = float(reps.estimate["srcc"][j])
-        sig = signature("srcc", n, interval, seed, n_resamples, gold=gold.digest, pred=run.digest)
-        rows.append((srcc, run, interval, float(reps.estimate["plcc"][j]), float(reps.estimate["mse"][j]), sig))
+    for j, run in enumerate(scored.runs):
+        interval = scored.headline("srcc", j)
+        sig = scored.signature("srcc", j, interval)
+        rows.append((scored.value("srcc", j), run, interval, scored.value("plcc", j), scored.value("mse", j), sig))
     rows.sort(key=lambda r: (-r[0] if math.isfinite(r[0]) else math.inf, r[1].name))
     entries = [
         Entry(rank, run.name, str(run.path), srcc, iv, plcc, mse, sig)
         for rank, (srcc, run, iv, plcc, mse, sig) in enumerate(rows, start=1)
     ]
-    return Leaderboard(entries, gold, n, n_resamples, seed, method, confidence)
+    return Leaderboard(
+        entries, gold, scored.n, settings.n_resamples, settings.seed, settings.method, settings.confidence
+    )
 
 
 def _f(x: float | None, digits: int = 4) -> str:

@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 
 from mediaeval_memo import __version__
+from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.io import atomic_path, atomic_write_text
+from mediaeval_memo.core.progress import Reporter
+from mediaeval_memo.data.feature_store import block_dir, has_block, signature_name, write_block
 from mediaeval_memo.data.items import FEATURES_DIR
-from mediaeval_memo.errors import InputError, Problem
-from mediaeval_memo.features.store import block_dir, has_block, signature_name, write_block
-from mediaeval_memo.io import atomic_path, atomic_write_text
 
 Encode = Callable[[Sequence[str]], np.ndarray]
-Log = Callable[[str], None]
 
 
 @dataclass
@@ -54,8 +54,7 @@ def extract_block(
     *,
     chunk_size: int = 256,
     overwrite: bool = False,
-    progress: bool = True,
-    log: Log = print,
+    progress: Reporter | None = None,
     extra_meta: Mapping[str, Any] | None = None,
 ) -> ExtractResult:
     """Extract (or resume, or skip) the block of `signature` over `ids`.
@@ -63,6 +62,8 @@ def extract_block(
     `make_encoder()` returns a function mapping a chunk of ids to a (len(chunk), dim) matrix; it is called once,
     only when there is work left, so that a skipped or fully chunked block never loads its encoder.
     """
+    progress = progress or Reporter.silent()
+    log = progress.say
     root = Path(dataset_root)
     name = signature_name(signature)
     target = block_dir(root, name)
@@ -100,21 +101,9 @@ def extract_block(
         # The chunk folder is made only once the encoder has loaded: a bad --encoder leaves nothing to "resume".
         work.mkdir(parents=True, exist_ok=True)
         atomic_write_text(plan_path, json.dumps(plan) + "\n")
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        console = Console(stderr=True)  # stdout carries only the command's summary; no bar outside a terminal
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not progress or not console.is_terminal,
-            transient=True,
-        ) as bar:
-            left = sum(len(ids[s : s + chunk_size]) for s in todo)
-            task = bar.add_task(name, total=len(ids), completed=len(ids) - left)
+        left = sum(len(ids[s : s + chunk_size]) for s in todo)
+        with progress.task(name, total=len(ids)) as task:
+            task.update(completed=len(ids) - left)
             for s in todo:
                 chunk = list(ids[s : s + chunk_size])
                 vectors = np.asarray(encoder(chunk), dtype=np.float32)
@@ -122,7 +111,7 @@ def extract_block(
                     raise RuntimeError(f"encoder returned shape {vectors.shape} for {len(chunk)} videos")
                 with atomic_path(work / f"{s // chunk_size:05d}.npy") as tmp:
                     np.save(tmp, vectors, allow_pickle=False)
-                bar.advance(task, len(chunk))
+                task.advance(len(chunk))
     parts = [np.load(work / f"{s // chunk_size:05d}.npy", allow_pickle=False) for s in starts]
     vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
     seconds = time.perf_counter() - started

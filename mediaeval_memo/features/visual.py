@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.errors import InputError, Problem
-from mediaeval_memo.features.extract import ExtractResult, Log, extract_block, model_label, resolve_device
+from mediaeval_memo.features.extract import ExtractResult, extract_block, model_label, resolve_device
 
 HISTOGRAM_ENCODERS = {"hsv-hist": "HSV", "rgb-hist": "RGB"}
 HISTOGRAM_BINS = 24
@@ -175,10 +176,10 @@ def extract_visual_features(
     pooling: str = "mean",
     chunk_size: int = 256,
     overwrite: bool = False,
-    progress: bool = True,
-    log: Log = print,
+    progress: Reporter | None = None,
 ) -> ExtractResult:
     """The block `visual__<encoder>__<pooling>` (or `videm__<Name>__<pooling>`) over every video."""
+    progress = progress or Reporter.silent()
     dataset = PreparedDataset.load(data_dir)
     ids = dataset.items["video_id"].astype(str).tolist()
     if pooling not in POOLINGS:
@@ -211,7 +212,6 @@ def extract_visual_features(
             chunk_size=chunk_size,
             overwrite=overwrite,
             progress=progress,
-            log=log,
             extra_meta={"encoder": encoder, "sources": [str(d) for d in dirs]},
         )
     if pooling != "mean":
@@ -226,7 +226,7 @@ def extract_visual_features(
     frames = _frames_of(dataset, ids)
     missing = sum(1 for f in frames.values() if not f)
     if missing:
-        log(f"{missing} videos have no prepared frames: their vectors are zeros")
+        progress.say(f"{missing} videos have no prepared frames: their vectors are zeros")
     n_frames = max(len(f) for f in frames.values())
     if encoder in HISTOGRAM_ENCODERS:
         signature = {"extractor": "visual", "model": encoder, "frames": n_frames, "pooling": "mean"}
@@ -239,7 +239,6 @@ def extract_visual_features(
             chunk_size=chunk_size,
             overwrite=overwrite,
             progress=progress,
-            log=log,
             extra_meta={"encoder": encoder, "bins": HISTOGRAM_BINS, "missing_frames": missing},
         )
     device = resolve_device(device)
@@ -257,6 +256,5 @@ def extract_visual_features(
         chunk_size=chunk_size,
         overwrite=overwrite,
         progress=progress,
-        log=log,
         extra_meta={"encoder": encoder, "device": device, "missing_frames": missing},
     )

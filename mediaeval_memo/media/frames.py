@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +21,19 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mediaeval_memo.data.items import frame_file_name
+from mediaeval_memo.core.progress import Reporter
 
 SourceKind = Literal["video", "frames"]
 DEFAULT_FRAMES = 3
 DEFAULT_MAX_SIDE = 448
 JPEG_QUALITY = 90
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+FRAMES_DIR = "frames"  # a prepared dataset's frames/<video_id>/000.jpg, 001.jpg, ...
+
+
+def frame_file_name(index: int) -> str:
+    """Frames are stored as frames/<video_id>/000.jpg, 001.jpg, ... so that a name sort is temporal order."""
+    return f"{index:03d}.jpg"
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,10 @@ def extract_frames(
     *,
     max_side: int = DEFAULT_MAX_SIDE,
     workers: int = 1,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
+    progress: Reporter | None = None,
 ) -> FrameReport:
     """Sample `n` frames of every job into `frames_dir/<video_id>/`, skipping videos whose frames are complete."""
+    progress = progress or Reporter.silent()
     frames_dir.mkdir(parents=True, exist_ok=True)
     report = FrameReport(n, max_side)
     todo: list[FrameJob] = []
@@ -112,8 +118,8 @@ def extract_frames(
             report.reused += 1
         else:
             todo.append(job)
-    if log and report.reused:
-        log(f"frames: {report.reused} videos already complete, {len(todo)} to extract")
+    if report.reused:
+        progress.say(f"frames: {report.reused} videos already complete, {len(todo)} to extract")
 
     def record(video_id: str, error: str | None) -> None:
         if error is None:
@@ -121,23 +127,17 @@ def extract_frames(
         else:
             report.corrupt[video_id] = error
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("frames"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    # On stderr, so that stdout carries only the command's result.
-    with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True) as bar:
-        task = bar.add_task("frames", total=len(todo))
+    with progress.task("frames", total=len(todo)) as task:
         if workers <= 1 or len(todo) <= 1:
             for job in todo:
                 record(job.video_id, extract_one(job, frames_dir, n, max_side))
-                bar.advance(task)
+                task.advance()
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futures = {pool.submit(extract_one, job, frames_dir, n, max_side): job for job in todo}
                 for future in as_completed(futures):
                     record(futures[future].video_id, future.result())
-                    bar.advance(task)
+                    task.advance()
     report.missing.sort()
     return report
 

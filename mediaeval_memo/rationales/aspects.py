@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from mediaeval_memo.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mediaeval_memo.errors import InputError, Problem
+from mediaeval_memo.core.errors import InputError, Problem
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class TransformersBackend:
     def __init__(self, name_or_path: str, device: str = "auto"):
         import torch
 
-        from mediaeval_memo.training.tiny_gemma import is_tiny_gemma3, tiny_gemma3_causal_lm
+        from mediaeval_memo.models.tiny_gemma import is_tiny_gemma3, tiny_gemma3_causal_lm
 
         self.model = name_or_path
         self._lm: Any

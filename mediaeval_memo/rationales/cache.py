@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mediaeval_memo.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 
 CACHE_FORMAT = 1
 

@@ -8,15 +8,16 @@ The texts also land in the item table as columns `rationale_<fold>`, ready for `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.io import atomic_path
+from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
-from mediaeval_memo.errors import InputError, Problem
-from mediaeval_memo.io import atomic_path
 from mediaeval_memo.rationales.aspects import AspectSet, load_aspects
 from mediaeval_memo.rationales.backends import Backend, GenerationSettings
 from mediaeval_memo.rationales.cache import RationaleCache, RationaleRecord
@@ -122,12 +123,13 @@ def generate_rationales(
     batch_size: int = 8,
     max_field_chars: int = 600,
     embed: Embedder | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Reporter | None = None,
 ) -> RationaleRun:
     """Generate the rationales missing from the cache at `out` (default DATA/rationales/rationales.jsonl).
 
-    `progress(done, total)` is called after each batch. Re-running after a kill generates only what is missing.
+    Progress is reported after each batch. Re-running after a kill generates only what is missing.
     """
+    progress = progress or Reporter.silent()
     generation = generation or GenerationSettings()
     retrieval = retrieval or RetrievalSettings()
     aspects = load_aspects(aspects_path)
@@ -137,20 +139,19 @@ def generate_rationales(
     cache = RationaleCache(path)
     todo = [j for j in jobs if (j.video_id, j.fold, backend.model, j.prompt_hash) not in cache]
     run = RationaleRun(path=path, cached=len(jobs) - len(todo), folds=labels)
-    if progress:
-        progress(run.cached, len(jobs))
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        texts = backend.generate([j.prompt for j in batch], generation)
-        if len(texts) != len(batch):
-            raise RuntimeError(f"backend returned {len(texts)} texts for {len(batch)} prompts")
-        cache.append(
-            RationaleRecord(j.video_id, j.fold, backend.model, j.prompt_hash, t, j.exemplars, aspects.tag)
-            for j, t in zip(batch, texts, strict=True)
-        )
-        run.generated += len(batch)
-        if progress:
-            progress(run.total, len(jobs))
+    with progress.task("rationales", total=len(jobs)) as task:
+        task.update(completed=run.cached)
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            texts = backend.generate([j.prompt for j in batch], generation)
+            if len(texts) != len(batch):
+                raise RuntimeError(f"backend returned {len(texts)} texts for {len(batch)} prompts")
+            cache.append(
+                RationaleRecord(j.video_id, j.fold, backend.model, j.prompt_hash, t, j.exemplars, aspects.tag)
+                for j, t in zip(batch, texts, strict=True)
+            )
+            run.generated += len(batch)
+            task.update(completed=run.total)
     write_rationale_columns(dataset, cache, backend.model, labels)
     return run
 

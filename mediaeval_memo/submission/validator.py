@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import pandas as pd
 
-from mediaeval_memo.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 from mediaeval_memo.submission.profiles import Column, Profile, Subtask
 
 BOM = b"\xef\xbb\xbf"

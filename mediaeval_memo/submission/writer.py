@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.io import atomic_write_bytes
+from mediaeval_memo.core.predictions import read_predictions
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.errors import InputError, Problem, ProblemList
-from mediaeval_memo.io import atomic_write_bytes
-from mediaeval_memo.predictions import read_predictions
 from mediaeval_memo.submission.profiles import Profile, Subtask
 from mediaeval_memo.submission.validator import validate_bytes
 

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from mediaeval_memo.io import atomic_dir, atomic_path
+from mediaeval_memo.core.io import atomic_dir, atomic_path
 
 TRAINABLE_FILE = "trainable.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"

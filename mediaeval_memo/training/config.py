@@ -1,9 +1,9 @@
-"""The training settings every neural variant shares: a dataclass its own Config subclasses.
+"""The training settings every neural variant shares: a dataclass its own Config mixes in.
 
-`TrainerConfig` subclasses `VariantConfig`, so a variant writes `class Config(TrainerConfig)` and gets the loop's
-fields (learning rate, epochs, accumulation, schedule, precision, checkpointing, early stopping, trackers), their
-help text, their validation and their YAML/CLI overrides for free. `LoraConfig` adds the LoRA/QLoRA fields the
-same way (`class Config(LoraConfig)` has both sets).
+A variant writes `class Config(TrainerConfig, VariantConfig)` and gets the loop's fields (learning rate, epochs,
+accumulation, schedule, precision, checkpointing, early stopping on a held-out part of the training videos,
+trackers), their help text, their validation and their YAML/CLI overrides for free. `LoraConfig` adds the
+LoRA/QLoRA fields the same way (`class Config(LoraConfig, VariantConfig)` has every set).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mediaeval_memo.variants.base import ConfigError, VariantConfig
+from mediaeval_memo.core.config import Config, ConfigError
 
 Precision = Literal["auto", "bf16", "fp32"]
 Schedule = Literal["cosine", "linear", "constant"]
@@ -21,7 +21,7 @@ Quantization = Literal["4bit", "none"]
 
 
 @dataclass
-class TrainerConfig(VariantConfig):
+class TrainerConfig(Config):
     """Settings of `train_loop`: optimisation, schedule, precision, checkpoints, evaluation and logging."""
 
     epochs: int = field(default=4, metadata={"help": "Passes over the training videos."})
@@ -59,12 +59,20 @@ class TrainerConfig(VariantConfig):
         default=200,
         metadata={"help": "Write a resumable checkpoint every this many optimizer steps (and at each epoch end)."},
     )
+    val_fraction: float = field(
+        default=0.1,
+        metadata={
+            "help": "Fraction of the training videos (whole groups, e.g. VIDEM channels) held out to evaluate after "
+            "every epoch, for early stopping and keep_best; carved from the fit's own training videos, never the "
+            "fold being scored (0: no evaluation, the last weights are kept)."
+        },
+    )
     early_stopping_patience: int = field(
         default=0, metadata={"help": "Stop after this many evaluations without a better Spearman (0: never stop)."}
     )
     keep_best: bool = field(
         default=True,
-        metadata={"help": "End with the weights of the best evaluation (when there is a validation set)."},
+        metadata={"help": "End with the weights of the best evaluation on the held-out videos (val_fraction > 0)."},
     )
     report_to: Tracker = field(
         default="none", metadata={"help": "Experiment tracker through accelerate: none, tensorboard, wandb, mlflow."}
@@ -94,6 +102,8 @@ class TrainerConfig(VariantConfig):
             raise ConfigError("warmup_ratio", self.warmup_ratio, "must be in [0, 1)")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ConfigError("max_grad_norm", self.max_grad_norm, "must be > 0 (or None for no clipping)")
+        if not 0 <= self.val_fraction < 0.5:
+            raise ConfigError("val_fraction", self.val_fraction, "must be in [0, 0.5)")
         if self.early_stopping_patience < 0:
             raise ConfigError("early_stopping_patience", self.early_stopping_patience, "must be >= 0")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 
-from mediaeval_memo.errors import InputError, Problem
+from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.variants.base import Variant
 
 REGISTRY: dict[str, str] = {

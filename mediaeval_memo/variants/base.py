@@ -1,41 +1,36 @@
-"""The interface every run variant implements, and the config machinery they share.
+"""The interface every run variant implements, and the context a fit receives.
 
-A variant is a `Variant` subclass with a `Config` dataclass (every field typed, defaulted and documented through
-`metadata={"help": ...}`, validated in `__post_init__`) and a `Model` class. `fit(dataset, config, fold)` trains on
-the training part of outer fold `fold` (on every labelled row when `fold` is None) and returns a `Model`;
-`Model.predict(dataset, split)` scores a split (or an explicit list of video ids) and returns a Series indexed by
-video_id; `Model.save(dir)` / `Model.load(dir)` round-trip it with no pickle of untrusted data.
+A variant is a `Variant` subclass with a `Config` dataclass (every field typed, defaulted, documented through
+`metadata={"help": ...}` and validated in `__post_init__`, see `core.config`) and a `Model` class.
+
+    fit(config, ctx: FitContext) -> Model
+    Model.predict(dataset, split_or_ids) -> pandas.Series     (float, indexed by video_id)
+    Model.save(dir) / Model.load(dir)                          (no pickle of untrusted data)
+
+The runner (`mediaeval_memo.experiments`) owns every id: it builds the `FitContext` of each fit, holding the ids
+the fit may learn from, the ids it may early-stop or select on (carved from those training ids, never the ids it
+will be scored on), the seed, a work folder and a progress reporter; it scores a fitted model by calling
+`predict` itself. A variant says what it needs carved through `splits(config)` and never calls back into the
+runner. The dataset a fit receives knows the labels of its own ids only, and no folds.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import types
-import typing
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import pandas as pd
-import yaml
 
+from mediaeval_memo.core.config import Config, ConfigError
+from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.errors import InputError, Problem
-
-
-class ConfigError(ValueError):
-    """A config field holds a value the variant cannot use."""
-
-    def __init__(self, field_name: str, value: object, message: str):
-        self.field_name, self.value, self.message = field_name, value, message
-        super().__init__(f"{field_name}={value!r}: {message}")
 
 
 @dataclass
-class VariantConfig:
+class VariantConfig(Config):
     """Fields every variant has. Subclasses add their own and call super().__post_init__()."""
 
     target: str = field(
@@ -48,16 +43,60 @@ class VariantConfig:
     seed: int = field(default=0, metadata={"help": "Seed for every random choice; same seed, same predictions."})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.seed < 0:
             raise ConfigError("seed", self.seed, "must be >= 0")
+
+
+@dataclass(frozen=True)
+class SplitRequest:
+    """What a fit asks the runner to carve, group-aware, from its training ids.
+
+    `holdout`: the fraction of the training videos (whole groups) held out as `FitContext.stop_ids`, for early
+    stopping and keep-best; `inner_folds`: K inner folds over `FitContext.train_ids`, for tuning.
+    """
+
+    holdout: float = 0.0
+    inner_folds: int = 0
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """Everything one fit may use; built by the runner, never by a variant.
+
+    `dataset` knows the labels of `train_ids` and `stop_ids` only (every other label is NaN) and has no folds.
+    `train_ids` are what the fit learns from; `stop_ids` (disjoint from them, both inside the outer training part)
+    are for early stopping and keep-best; `inner_folds` partition `train_ids` for tuning. `fold` names the outer
+    fold ("0", "1", ...) or "all" for the final model: it selects per-fold inputs such as rationales written for
+    that fold. `workdir` is private to this fit (checkpoints, caches): a fit that finds its own checkpoints there
+    resumes from them.
+    """
+
+    dataset: PreparedDataset
+    target: str
+    train_ids: tuple[str, ...]
+    stop_ids: tuple[str, ...]
+    inner_folds: tuple[tuple[str, ...], ...]
+    fold: str
+    seed: int
+    workdir: Path
+    progress: Reporter = field(default_factory=Reporter.silent)
+
+    @property
+    def name(self) -> str:
+        """How logs name this fit: "fold 0" or "final model"."""
+        return "final model" if self.fold == "all" else f"fold {self.fold}"
 
 
 class Model(ABC):
     """A fitted variant."""
 
     @abstractmethod
-    def predict(self, dataset: PreparedDataset, split: str | Sequence[str]) -> pd.Series:
-        """Scores for a split name or an explicit list of video ids: a float Series indexed by video_id."""
+    def predict(
+        self, dataset: PreparedDataset, split: str | Sequence[str], progress: Reporter | None = None
+    ) -> pd.Series:
+        """Scores for a split name or an explicit list of video ids: a float Series indexed by video_id. Labels
+        are never needed: the runner predicts from a dataset view without any."""
 
     @abstractmethod
     def save(self, directory: Path) -> None:
@@ -68,156 +107,26 @@ class Model(ABC):
     def load(cls, directory: Path) -> Model:
         """Read a model written by `save`."""
 
+    def report(self) -> dict[str, Any]:
+        """What the fit did that the runner should record beside its split (early stopping, tuning): JSON data."""
+        return {}
+
 
 # The Variant class below has an attribute named Model (the contract's name); this alias keeps annotations exact.
 AnyModel = Model
 
 
 class Variant(ABC):
-    """A run variant: its name, its Config dataclass, its Model class, and how to fit one."""
+    """A run variant: its name, its Config dataclass, its Model class, what it needs carved, and how to fit one."""
 
     name: ClassVar[str]
     Config: ClassVar[type[VariantConfig]]
     Model: ClassVar[type[AnyModel]]
 
+    def splits(self, config: VariantConfig) -> SplitRequest:
+        """What the runner should carve from each fit's training ids (nothing by default)."""
+        return SplitRequest()
+
     @abstractmethod
-    def fit(
-        self, dataset: PreparedDataset, config: VariantConfig, fold: int | None, workdir: Path | None = None
-    ) -> AnyModel:
-        """Train on the training ids of outer fold `fold`, or on every labelled row when `fold` is None.
-
-        `workdir` is a folder private to this fit (checkpoints, caches): a fit that finds its own checkpoints
-        there resumes from them. The runner passes `OUT/folds/fold_<k>/work` or `OUT/final/work`.
-        """
-
-
-C = TypeVar("C", bound=VariantConfig)
-
-
-def config_fields(cls: type[VariantConfig]) -> list[tuple[str, Any, Any, str]]:
-    """(name, type, default, help) for each field: what `memo train VARIANT --help-config` prints."""
-    hints = typing.get_type_hints(cls)
-    out = []
-    for f in dataclasses.fields(cls):
-        default = (
-            f.default
-            if f.default is not dataclasses.MISSING
-            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        )
-        out.append((f.name, hints[f.name], default, str(f.metadata.get("help", ""))))
-    return out
-
-
-def resolve_config(cls: type[C], recipe: str | Path | None = None, overrides: Mapping[str, object] | None = None) -> C:
-    """Build a Config from a YAML recipe and overrides (CLI flags win). Unknown keys and bad values are errors.
-
-    A recipe may nest the fields under a `config:` key beside a `variant:` key, or hold them at the top level.
-    """
-    values: dict[str, object] = {}
-    source = "--set"
-    if recipe is not None:
-        source = str(recipe)
-        path = Path(recipe)
-        if not path.is_file():
-            raise InputError(Problem(source, "run recipe not found"))
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(Problem(source, f"not valid YAML ({str(exc).splitlines()[0]})")) from None
-        if not isinstance(data, dict):
-            raise InputError(Problem(source, "a run recipe must be a mapping of config fields"))
-        if "config" in data and isinstance(data["config"], dict):
-            data = data["config"]
-        values.update(data)
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    merged = dict(values)
-    merged.update(overrides or {})
-    problems = []
-    for key in merged:
-        if key not in names:
-            where = source if key in values and key not in (overrides or {}) else "command line"
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append(
-                Problem(
-                    where, f"unknown config field for {cls.__qualname__}{hint} (fields: {', '.join(names)})", field=key
-                )
-            )
-    if problems:
-        raise InputError(problems)
-    coerced: dict[str, object] = {}
-    for key, value in merged.items():
-        where = "command line" if key in (overrides or {}) else source
-        try:
-            coerced[key] = coerce(value, hints[key])
-        except (TypeError, ValueError) as exc:
-            raise InputError(Problem(where, str(exc), field=key, value=value)) from None
-    try:
-        return cls(**coerced)  # type: ignore[arg-type]
-    except ConfigError as exc:
-        raise InputError(
-            Problem(
-                source if exc.field_name in values else "command line",
-                exc.message,
-                field=exc.field_name,
-                value=exc.value,
-            )
-        ) from None
-
-
-def coerce(value: object, tp: Any) -> object:
-    """Convert a YAML or command-line value to a field's declared type, or raise ValueError saying what fits."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return coerce(value, arg)
-            except (TypeError, ValueError) as exc:
-                errors.append(str(exc))
-        raise ValueError(" or ".join(errors))
-    if isinstance(value, str) and tp is not str:
-        value = yaml.safe_load(value) if value.strip() else value
-    if origin is typing.Literal:
-        if value not in args:
-            raise ValueError(f"expected one of {', '.join(map(repr, args))}")
-        return value
-    if origin in (list, tuple, Sequence):
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise ValueError("expected a list")
-        inner = args[0] if args else Any
-        items = [coerce(v, inner) for v in value]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError("expected a mapping")
-        return dict(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError("expected true or false")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("expected an integer")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("expected a number")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ValueError("expected a string")
-        return str(value)
-    return value
-
-
-def config_to_dict(config: VariantConfig) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    def fit(self, config: VariantConfig, ctx: FitContext) -> AnyModel:
+        """Train on `ctx.train_ids` (early-stopping on `ctx.stop_ids`, tuning on `ctx.inner_folds`)."""

@@ -1,0 +1,84 @@
+"""The internal predictions file: CSV `video_id,score` (plus `fold` for out-of-fold predictions).
+
+Written with a fixed float format so that the same predictions give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from mediaeval_memo.core.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.ids import video_id_problem
+from mediaeval_memo.core.io import atomic_write_text
+
+FLOAT_FORMAT = "%.10g"
+
+
+def write_predictions(scores: pd.Series, path: str | Path, folds: pd.Series | None = None) -> Path:
+    """Write `scores` (indexed by video_id) atomically; `folds` (same index) adds the `fold` column."""
+    frame = pd.DataFrame({"video_id": scores.index.astype(str), "score": scores.to_numpy(dtype=float)})
+    if folds is not None:
+        frame["fold"] = folds.reindex(scores.index).to_numpy(dtype=int)
+    bad = [(i, v) for i, v in zip(frame["video_id"], frame["score"], strict=True) if not math.isfinite(v)]
+    if bad:
+        raise InputError(
+            Problem(str(path), "refusing to write a non-finite score", field=f"score of {bad[0][0]}", value=bad[0][1])
+        )
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    return atomic_write_text(path, buf.getvalue())
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """Read a predictions file, listing every malformed row; returns columns video_id, score (and fold)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(Problem(str(path), "file not found"))
+    try:
+        frame = pd.read_csv(path, dtype={"video_id": str}, encoding="utf-8-sig", keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(Problem(str(path), f"not a readable CSV ({str(exc).splitlines()[0]})")) from None
+    problems = ProblemList()
+    for col in ("video_id", "score"):
+        if col not in frame.columns:
+            problems.add(
+                path,
+                f"missing column (header must be video_id,score[,fold]; found {','.join(map(str, frame.columns))})",
+                field=col,
+            )
+    problems.raise_if_any()
+    frame["score"] = checked_values(path, frame, "score", "score")
+    return frame
+
+
+def checked_values(path: str | Path, frame: pd.DataFrame, column: str, what: str) -> list[float]:
+    """The `column` values of a `video_id,<column>` table, after checking every row: ids safe as file names and
+    unique, values finite numbers. Every problem is listed (with its physical line) before anything is raised."""
+    problems = ProblemList()
+    seen: dict[str, int] = {}
+    values: list[float] = []
+    for line, (vid, raw) in enumerate(zip(frame["video_id"], frame[column], strict=True), start=2):
+        why = video_id_problem(vid)
+        if why:
+            problems.add(path, why, line=line, field="video_id", value=vid)
+        elif vid in seen:
+            problems.add(
+                path, f"duplicate video id (first on line {seen[vid]})", line=line, field="video_id", value=vid
+            )
+        else:
+            seen[vid] = line
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):
+            problems.add(path, f"{what} must be a finite number", line=line, field=column, value=raw)
+        values.append(value)
+    if frame.empty:
+        problems.add(path, "no rows")
+    problems.raise_if_any()
+    return values

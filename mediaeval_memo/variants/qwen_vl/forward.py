@@ -1,0 +1,136 @@
+"""The Qwen-VL forwards the qwen-vl variant runs: the language model on cached visual tokens, the answer logits,
+greedy decoding and the distribution over the 101 candidate answers.
+
+Why this is not `model(**processor(...))`: the frozen vision tower's output is cached (`features.visual_tokens`),
+so training and prediction run only the language model on input embeddings with the cached tokens scattered in.
+The loss touches the vocabulary only where it must: the answer tokens (`generate`), the 101 candidate answers
+(`expected`), or not at all (`head`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from mediaeval_memo.models.qwen_vl import parts
+
+IGNORE = -100
+TEXT, IMAGE, VIDEO = 0, 1, 2
+
+
+def language_hidden(
+    model: Any, batch: dict[str, Any], use_cache: bool = False
+) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """Last hidden states (B, L, H) of the language model on a collated batch with cached visual tokens.
+
+    Returns (hidden, past_key_values or None, position_ids (3, B, L)).
+    """
+    inner, lm, _ = parts(model)
+    input_ids = batch["input_ids"]
+    embeds = lm.embed_tokens(input_ids)
+    visual_mask = batch["mm_token_type_ids"] != TEXT
+    if batch["visual_tokens"].numel():
+        embeds = embeds.masked_scatter(visual_mask.unsqueeze(-1), batch["visual_tokens"].to(embeds.dtype))
+    grids = {"image_grid_thw": None, "video_grid_thw": None}
+    key = "video_grid_thw" if batch["as_video"] else "image_grid_thw"
+    grids[key] = batch["grid_thw"]
+    rope_kwargs: dict[str, Any] = {}
+    if batch["as_video"] and "second_per_grid_ts" in batch:
+        rope_kwargs["second_per_grid_ts"] = batch["second_per_grid_ts"]
+    position_ids, _ = inner.get_rope_index(
+        input_ids, batch["mm_token_type_ids"], attention_mask=batch["attention_mask"], **grids, **rope_kwargs
+    )
+    extra: dict[str, Any] = {}
+    if batch["deepstack"]:
+        extra = {
+            "visual_pos_masks": visual_mask,
+            "deepstack_visual_embeds": [d.to(embeds.dtype) for d in batch["deepstack"]],
+        }
+    out = lm(
+        inputs_embeds=embeds,
+        attention_mask=batch["attention_mask"],
+        position_ids=position_ids,
+        use_cache=use_cache,
+        **extra,
+    )
+    return out.last_hidden_state, (out.past_key_values if use_cache else None), position_ids
+
+
+def answer_logits(model: Any, hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Vocabulary logits only at the positions that predict answer tokens, and those tokens."""
+    _, _, lm_head = parts(model)
+    targets = labels[:, 1:]
+    where = targets != IGNORE
+    return lm_head(hidden[:, :-1][where]), targets[where]
+
+
+@torch.no_grad()
+def greedy_answers(model: Any, batch: dict[str, Any], stop_ids: Sequence[int], max_new_tokens: int) -> list[list[int]]:
+    """Greedy decoding of at most `max_new_tokens` answer tokens for a left-padded batch, with a KV cache."""
+    _, lm, lm_head = parts(model)
+    hidden, cache, position_ids = language_hidden(model, batch, use_cache=True)
+    batch_size = hidden.shape[0]
+    next_pos = position_ids[:, :, -1:] + 1
+    mask = batch["attention_mask"]
+    out: list[list[int]] = [[] for _ in range(batch_size)]
+    done = torch.zeros(batch_size, dtype=torch.bool, device=hidden.device)
+    stop = torch.tensor(list(stop_ids), device=hidden.device)
+    logits = lm_head(hidden[:, -1])
+    for _ in range(max_new_tokens):
+        token = logits.argmax(-1)
+        for i in range(batch_size):
+            if not done[i] and not bool(torch.isin(token[i], stop)):
+                out[i].append(int(token[i]))
+        done |= torch.isin(token, stop)
+        if bool(done.all()):
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        step = lm(
+            inputs_embeds=lm.embed_tokens(token[:, None]),
+            attention_mask=mask,
+            position_ids=next_pos,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        cache, next_pos = step.past_key_values, next_pos + 1
+        logits = lm_head(step.last_hidden_state[:, -1])
+    return out
+
+
+@torch.no_grad()
+def candidate_distribution(model: Any, batch: dict[str, Any], candidates: Sequence[Sequence[int]]) -> torch.Tensor:
+    """P(candidate answer | prompt) over `candidates` (token sequences, each ending with the end-of-turn token),
+    normalised over the candidates, for a batch of one video: (n_candidates,).
+
+    The prompt runs once; the candidates run as one batch of short continuations of its KV cache.
+    """
+    _, lm, lm_head = parts(model)
+    hidden, cache, position_ids = language_hidden(model, batch, use_cache=True)
+    if hidden.shape[0] != 1:
+        raise ValueError("candidate_distribution scores one video at a time")
+    n = len(candidates)
+    first = torch.log_softmax(lm_head(hidden[:, -1]).float(), dim=-1)[0]  # (V,)
+    longest = max(len(c) for c in candidates) - 1
+    scores = torch.stack([first[c[0]] for c in candidates])
+    if longest > 0:
+        pad = 0
+        inputs = torch.tensor([list(c[:-1]) + [pad] * (longest - len(c) + 1) for c in candidates], device=hidden.device)
+        cache.batch_repeat_interleave(n)
+        mask = torch.ones(
+            n, batch["attention_mask"].shape[1] + longest, dtype=batch["attention_mask"].dtype, device=hidden.device
+        )
+        pos = position_ids[:, :, -1:] + 1 + torch.arange(longest, device=hidden.device)
+        step = lm(
+            inputs_embeds=lm.embed_tokens(inputs),
+            attention_mask=mask,
+            position_ids=pos.expand(3, n, longest),
+            past_key_values=cache,
+            use_cache=True,
+        )
+        logp = torch.log_softmax(lm_head(step.last_hidden_state).float(), dim=-1)  # (n, longest, V)
+        for i, c in enumerate(candidates):
+            for j in range(1, len(c)):
+                scores[i] = scores[i] + logp[i, j - 1, c[j]]
+    return torch.softmax(scores, dim=0)

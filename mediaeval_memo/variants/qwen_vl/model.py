@@ -1,0 +1,111 @@
+"""A fitted (or zero-shot) qwen-vl model and its files: qwen_vl.json (config, training mean, history, what the fit
+did), prompt.txt (the template it was trained with) and trainable.safetensors (LoRA adapters and the head)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mediaeval_memo.core.config import resolve_config
+from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.io import atomic_write_text
+from mediaeval_memo.core.progress import Reporter
+from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.training.checkpoint import load_trainable, save_trainable
+from mediaeval_memo.variants.base import Model
+from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
+from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime, Scorer
+
+META_FILE = "qwen_vl.json"
+WEIGHTS_FILE = "trainable.safetensors"
+PROMPT_COPY = "prompt.txt"
+
+
+class QwenVLModel(Model):
+    """A fitted (or zero-shot) qwen-vl model: config, training mean, trainable weights (LoRA and head)."""
+
+    def __init__(
+        self,
+        runtime: QwenVLRuntime,
+        trained: bool,
+        history: list[dict[str, Any]] | None = None,
+        fit_report: dict[str, Any] | None = None,
+    ):
+        self.runtime = runtime
+        self.trained = trained
+        self.history = history or []
+        self.fit_report = fit_report or {}
+        self.invalid_rate: float | None = None
+
+    def predict(
+        self, dataset: PreparedDataset, split: str | Sequence[str], progress: Reporter | None = None
+    ) -> pd.Series:
+        ids = dataset.split(split)["video_id"].tolist() if isinstance(split, str) else list(split)
+        scores, self.invalid_rate = self.runtime.predict(dataset, ids, progress or Reporter.silent())
+        return scores
+
+    def report(self) -> dict[str, Any]:
+        return self.fit_report
+
+    def save(self, directory: Path) -> None:
+        meta = {
+            "config": asdict(self.runtime.config),
+            "train_mean": self.runtime.train_mean,
+            "trained": self.trained,
+            "history": self.history,
+            "report": self.fit_report,
+        }
+        atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2) + "\n")
+        atomic_write_text(directory / PROMPT_COPY, self.runtime.template + "\n")
+        if self.trained:
+            save_trainable(self.runtime.scorer, directory / WEIGHTS_FILE)
+
+    @classmethod
+    def load(cls, directory: Path) -> QwenVLModel:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+        values = dict(meta["config"])
+        values["prompt"] = str(directory / PROMPT_COPY)
+        config = resolve_config(QwenVLConfig, None, values)
+        runtime = QwenVLRuntime(config, lora=meta["trained"], train_mean=float(meta["train_mean"]))
+        if meta["trained"]:
+            for p in runtime.scorer.parameters():
+                p.requires_grad_(False)
+            mark_trainable(runtime.scorer)
+            load_trainable(runtime.scorer, directory / WEIGHTS_FILE)
+        runtime.scorer.eval()
+        return cls(runtime, meta["trained"], meta.get("history"), meta.get("report"))
+
+
+def mark_trainable(scorer: Scorer) -> None:
+    """The parameters a fit trains: LoRA adapters and the regression head (what the weights file holds)."""
+    for name, p in scorer.named_parameters():
+        p.requires_grad_("lora_" in name or name.startswith("regressor."))
+
+
+def zero_shot(
+    model: str, dataset: PreparedDataset, split: str, overrides: Mapping[str, object] | None = None
+) -> QwenVLModel:
+    """The untrained model on the paper's prompt (its section 4.1): generate or expected head, no adapters.
+
+    Invalid answers get the mean label of the labelled videos outside `split` (the paper's training mean), so that
+    scoring a labelled split never reads its own labels."""
+    config = resolve_config(QwenVLConfig, None, {**(overrides or {}), "model": model})
+    if config.head == "head":
+        raise InputError(
+            Problem(
+                "--zero-shot",
+                "the regression head needs training; use generate or expected",
+                field="head",
+                value="head",
+            )
+        )
+    config.target = dataset.check_target(config.target)
+    labelled = dataset.labelled(config.target)
+    others = labelled[labelled["split"] != split]
+    mean = float(others[config.target].mean()) if len(others) else 0.5
+    return QwenVLModel(QwenVLRuntime(config, lora=False, train_mean=mean), trained=False)

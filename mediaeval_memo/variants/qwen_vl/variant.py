@@ -1,0 +1,68 @@
+"""The qwen-vl run variant: a Qwen-VL model adapted with (Q)LoRA to predict memorability from frames and captions.
+
+After Martin-Fernandez et al. (Sensors 2025): the first, middle and last frames and the five captions go into a
+prompt (a replaceable template, `prompts/qwen_vl_memorability.txt`), and the model answers a number 0-100. Heads:
+    generate   the paper's: the label round(100 * score) is the answer text, the loss is on the answer tokens only;
+               prediction decodes greedily and parses an integer 0-100 (invalid answers get the training mean,
+               and their rate is reported)
+    head       a linear regression head on the last prompt token's hidden state, MSE; no vocabulary at all
+    expected   trained like generate; predicts the probability-weighted mean of the answers 0..100
+Optionally N frames go in as one video input. Visual tokens are cached on disk and reused (`features.visual_tokens`).
+
+Early stopping and keep-best evaluate, after every epoch, on the videos the runner held out of the fit's own
+training videos (`val_fraction` of them, whole groups): never on the fold being scored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from scipy.stats import spearmanr
+from torch import nn
+
+from mediaeval_memo.training import EpochBatches, train_loop
+from mediaeval_memo.variants.base import FitContext, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
+from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, mark_trainable
+from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
+
+
+class QwenVL(Variant):
+    name = "qwen-vl"
+    Config = QwenVLConfig
+    Model = QwenVLModel
+
+    def splits(self, config: VariantConfig) -> SplitRequest:
+        assert isinstance(config, QwenVLConfig)
+        return SplitRequest(holdout=config.val_fraction)
+
+    def fit(self, config: VariantConfig, ctx: FitContext) -> QwenVLModel:
+        assert isinstance(config, QwenVLConfig)
+        dataset, ids, stop = ctx.dataset, list(ctx.train_ids), list(ctx.stop_ids)
+        train_mean = float(dataset.rows(ids)[ctx.target].astype(float).mean())
+        runtime = QwenVLRuntime(config, lora=True, train_mean=train_mean)
+        mark_trainable(runtime.scorer)
+        examples = runtime.examples(dataset, ids, with_labels=True, progress=ctx.progress)
+        gold = dataset.rows(stop).set_index("video_id")[ctx.target].astype(float) if stop else None
+
+        def eval_fn(model: nn.Module) -> float:
+            assert gold is not None
+            scores, _ = runtime.predict(dataset, stop, ctx.progress)
+            return float(spearmanr(scores.to_numpy(), gold.reindex(scores.index).to_numpy()).statistic)
+
+        def loss_fn(model: nn.Module, batch: Any) -> torch.Tensor:
+            loss: torch.Tensor = model(batch)
+            return loss
+
+        outcome = train_loop(
+            runtime.scorer,
+            EpochBatches.factory(examples, config.batch_size, runtime.collate, ctx.seed),
+            eval_fn if stop else None,
+            config,
+            ctx.workdir,
+            loss_fn=loss_fn,
+            seed=ctx.seed,
+            progress=ctx.progress,
+        )
+        return QwenVLModel(runtime, trained=True, history=outcome.history, fit_report=outcome.summary())

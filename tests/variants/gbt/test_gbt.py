@@ -1,0 +1,335 @@
+"""The GBT ensemble variant: members, nested CV without leakage, determinism, save/load, ensembles, configs."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from mediaeval_memo.core.config import resolve_config
+from mediaeval_memo.core.errors import InputError
+from mediaeval_memo.core.progress import Reporter
+from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.experiments.runner import fit_context
+from mediaeval_memo.variants import get_variant
+from mediaeval_memo.variants.gbt import GBTConfig, GBTModel, GBTVariant, TargetEncoding
+from mediaeval_memo.variants.gbt.members import MEMBERS, KernelMachine, TreeArrays, get_member
+from tests.variants.gbt.gbt_data import make_dataset
+
+FAST: dict[str, dict[str, Any]] = {
+    "lightgbm": {"n_estimators": 40, "min_data_in_leaf": 5},
+    "xgboost": {"n_estimators": 40},
+    "catboost": {"iterations": 40},
+    "histgb": {"max_iter": 40, "min_samples_leaf": 5},
+    "svr": {},
+}
+
+
+def fast_config(members: list[str], **kw: Any) -> GBTConfig:
+    params = {m: FAST[m] for m in members}
+    return GBTConfig(members=members, params=params, n_jobs=1, **{"n_trials": 1, **kw})
+
+
+def fit(
+    dataset: PreparedDataset,
+    config: GBTConfig,
+    fold: int | None,
+    workdir: Path | None = None,
+    audit: Any = None,
+    progress: Reporter | None = None,
+) -> GBTModel:
+    """A fit as the runner makes it: the fold's context (training ids, inner folds, labels of its own ids only)."""
+    variant = GBTVariant(audit=audit)
+    ctx = fit_context(dataset, variant, config, fold, workdir or Path(tempfile.mkdtemp(prefix="gbt-")), progress)
+    return variant.fit(config, ctx)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> PreparedDataset:
+    return PreparedDataset.load(make_dataset(tmp_path_factory.mktemp("gbt") / "ds"))
+
+
+def _val_srcc(model: GBTModel, dataset: PreparedDataset, fold: int) -> float:
+    assert dataset.folds is not None
+    ids = dataset.folds.val_ids(fold)
+    pred = model.predict(dataset, ids)
+    gold = dataset.rows(ids)["mem_score"].to_numpy()
+    return float(spearmanr(pred.to_numpy(), gold).statistic)
+
+
+@pytest.mark.parametrize("member", sorted(MEMBERS))
+def test_every_member_learns_the_planted_signal(dataset: PreparedDataset, member: str) -> None:
+    model = fit(dataset, fast_config([member]), 0)
+    assert list(model.fitted) == [member]
+    assert _val_srcc(model, dataset, 0) > 0.5
+
+
+def test_nested_cv_never_shows_an_outer_validation_id(tmp_path: Path) -> None:
+    dataset = PreparedDataset.load(make_dataset(tmp_path / "ds"))
+    assert dataset.folds is not None
+    config = fast_config(["lightgbm", "histgb"], n_trials=3)
+    seen: list[tuple[str, frozenset[str]]] = []
+    fit(dataset, config, 1, audit=lambda stage, ids: seen.append((stage, frozenset(ids))))
+    stages = {stage.split(":")[0] for stage, _ in seen}
+    assert stages == {"transform", "tune", "ensemble", "member"}
+    # 3 inner folds x 3 trials x 2 members tuning fits, each on an inner training part only.
+    tune_fits = [ids for stage, ids in seen if stage.startswith("tune")]
+    assert len(tune_fits) == 3 * 3 * 2
+    outer_val = set(dataset.folds.val_ids(1))
+    train = set(dataset.folds.train_ids(1))
+    for stage, ids in seen:
+        assert not ids & outer_val, stage
+        assert ids <= train, stage
+    # Each tuning fit and inner transform leaves its inner validation fold out: never the whole training part.
+    assert all(len(ids) < len(train) for stage, ids in seen if stage.startswith(("tune", "transform:inner")))
+
+
+def test_inner_folds_from_the_dataset_are_used(tmp_path: Path) -> None:
+    dataset = PreparedDataset.load(make_dataset(tmp_path / "ds", inner=True))
+    assert dataset.folds is not None
+    inner = dataset.folds.inner[2]
+    seen: list[frozenset[str]] = []
+    fit(
+        dataset,
+        fast_config(["lightgbm"]),
+        2,
+        audit=lambda stage, ids: seen.append(frozenset(ids)) if stage.startswith("transform:inner") else None,
+    )
+    train = set(dataset.folds.train_ids(2))
+    assert seen == [frozenset(train - set(inner[0])), frozenset(train - set(inner[1]))]
+
+
+def test_inner_folds_holding_outer_validation_ids_are_refused(tmp_path: Path) -> None:
+    import json
+
+    root = make_dataset(tmp_path / "ds", inner=True)
+    folds = json.loads((root / "folds.json").read_text())
+    folds["inner"]["0"][0].append(folds["folds"][0][0])
+    (root / "folds.json").write_text(json.dumps(folds))
+    dataset = PreparedDataset.load(root)
+    with pytest.raises(InputError, match=r"folds.json: inner '\w+': the inner folds of outer fold 0 hold 1 of its"):
+        fit(dataset, fast_config(["lightgbm"]), 0)
+
+
+def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDataset, tmp_path: Path) -> None:
+    config = fast_config(sorted(MEMBERS), n_trials=2, bagging_seeds=2)
+    first = fit(dataset, config, None)
+    second = fit(dataset, config, None)
+    a = first.predict_members(dataset, "test")
+    b = second.predict_members(dataset, "test")
+    assert a.equals(b)
+    first.save(tmp_path / "model")
+    loaded = GBTModel.load(tmp_path / "model")
+    assert loaded.predict_members(dataset, "test").equals(a)
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(
+        [
+            "gbt.json",
+            "transform.npz",
+            "catboost_0.cbm",
+            "catboost_1.cbm",
+            "histgb_0.npz",
+            "histgb_1.npz",
+            "lightgbm_0.txt",
+            "lightgbm_1.txt",
+            "xgboost_0.json",
+            "xgboost_1.json",
+            "svr_0.npz",  # deterministic: fitted once whatever bagging_seeds says
+        ]
+    )
+
+
+def test_predicting_from_a_block_extracted_differently_is_refused(tmp_path: Path) -> None:
+    from mediaeval_memo.data.feature_store import load_block, write_block
+
+    root = make_dataset(tmp_path / "ds")
+    dataset = PreparedDataset.load(root)
+    model = fit(dataset, fast_config(["lightgbm"]), None)
+    block = load_block(root, "emb")
+    write_block(root, "emb", block.ids, block.vectors, {"signature": {"extractor": "other"}}, overwrite=True)
+    with pytest.raises(InputError, match=r"features/emb: was extracted differently \(12 dims, signature \{'extractor'"):
+        model.predict(dataset, "test")
+
+
+def test_ridge_stacking(dataset: PreparedDataset) -> None:
+    model = fit(dataset, fast_config(["lightgbm", "xgboost"], ensemble="ridge"), 0)
+    assert model.ensemble.kind == "ridge"
+    assert (model.ensemble.coef >= 0).all()
+    assert _val_srcc(model, dataset, 0) > 0.5
+
+
+def test_rank_mean_is_on_the_target_scale_and_per_video(dataset: PreparedDataset) -> None:
+    model = fit(dataset, fast_config(["lightgbm", "histgb"]), None)
+    test_ids = dataset.split("test")["video_id"].tolist()
+    whole = model.predict(dataset, test_ids)
+    one_by_one = [model.predict(dataset, [v]).iloc[0] for v in test_ids[:5]]
+    assert whole.iloc[:5].tolist() == one_by_one
+    y = dataset.labelled("mem_score")["mem_score"]
+    assert y.min() <= whole.min() and whole.max() <= y.max()
+
+
+def test_histgb_tree_export_matches_sklearn() -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = np.nan_to_num(X[:, 0]) + rng.normal(0, 0.2, 200)
+    est = HistGradientBoostingRegressor(max_iter=25, early_stopping=False, random_state=0).fit(X, y)
+    assert np.array_equal(TreeArrays.from_sklearn(est).predict(X), est.predict(X))
+
+
+def test_svr_arrays_match_sklearn_and_round_trip(tmp_path: Path) -> None:
+    from sklearn.svm import SVR
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)) * rng.uniform(0.1, 10, size=8)  # columns on very different scales
+    y = 5 + 2 * np.tanh(X[:, 0] / 3) + rng.normal(0, 0.3, 300)
+    member = get_member("svr")
+    params = {"C": 2.0, "epsilon": 0.2, "gamma_scale": 0.5}
+    fitted = member.fit(X, y, params, 0, 1)
+    Z = (X - X.mean(0)) / X.std(0)
+    ref = SVR(C=2.0, epsilon=0.2, gamma=0.5 / 8).fit(Z, (y - y.mean()) / y.std())
+    X_new = rng.normal(size=(50, 8)) * 3
+    expected = y.mean() + y.std() * ref.predict((X_new - X.mean(0)) / X.std(0))
+    np.testing.assert_allclose(member.predict(fitted, X_new), expected, rtol=1e-9, atol=1e-9)
+    member.save(fitted, tmp_path / "svr.npz")
+    again = member.load(tmp_path / "svr.npz")
+    assert isinstance(again, KernelMachine)
+    assert np.array_equal(member.predict(again, X_new), member.predict(fitted, X_new))
+
+
+def test_svr_scales_a_feature_block_as_a_whole() -> None:
+    rng = np.random.default_rng(2)
+    block = rng.normal(size=(300, 4)) * np.array([4.0, 2.0, 1.0, 0.1])  # PCA-like: falling variances
+    X = np.column_stack([block, 100 + 50 * rng.normal(size=300)])  # and a metadata column on its own scale
+    y = block[:, 0] + rng.normal(0, 0.5, 300)
+    fitted = get_member("svr").fit(X, y, get_member("svr").default_params(), 0, 1, np.array([0, 0, 0, 0, 1]))
+    block_scale = np.sqrt(block.var(0).mean())
+    np.testing.assert_allclose(fitted.x_scale, [block_scale] * 4 + [X[:, 4].std()])
+    alone = get_member("svr").fit(X, y, get_member("svr").default_params(), 0, 1)  # no groups: each column alone
+    np.testing.assert_allclose(alone.x_scale, X.std(0))
+    with pytest.raises(ValueError, match="column_groups has shape"):
+        get_member("svr").fit(X, y, get_member("svr").default_params(), 0, 1, np.array([0, 1]))
+
+
+def test_column_groups_follow_the_design(dataset: PreparedDataset) -> None:
+    model = fit(dataset, fast_config(["svr"], pca_components=3), 0)
+    groups = model.transform.column_groups()
+    design = model.design
+    singles = len(design.meta_columns) + len(design.categoricals)
+    sizes = [min(3, dim) for dim in design.blocks.values()] + [1] * singles
+    assert np.array_equal(np.bincount(groups), sizes)
+    fitted = model.fitted["svr"][0]
+    assert len(fitted.x_scale) == len(groups)
+
+
+def test_svr_fills_missing_values_with_training_means() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 4))
+    y = X[:, 0] + rng.normal(0, 0.1, 200)
+    X[::7, 1] = np.nan
+    X[:, 3] = np.nan  # a column missing everywhere
+    member = get_member("svr")
+    fitted = member.fit(X, y, member.default_params(), 0, 1)
+    pred = member.predict(fitted, X)
+    assert np.isfinite(pred).all() and spearmanr(pred, y).statistic > 0.9
+    row = X[:1].copy()
+    row[0, 1] = np.nan
+    filled = row.copy()
+    filled[0, 1] = fitted.x_mean[1]
+    assert member.predict(fitted, row)[0] == member.predict(fitted, filled)[0]
+
+
+def test_categorical_encoding_is_cross_fitted(dataset: PreparedDataset) -> None:
+    from mediaeval_memo.variants.gbt import Design, Transform
+
+    config = fast_config(["lightgbm"], features=["emb"], use_meta=False, target_smoothing=0.0)
+    design = Design.choose(dataset, config, lambda _: None, "all")
+    assert design.categoricals == ["action"]
+    ids = dataset.labelled("mem_score")["video_id"].tolist()
+    raw = design.raw(dataset, ids)
+    # Give every video its own category: a leaky encoding would copy each video's own target.
+    raw.cats["action"] = np.array(ids)
+    y = dataset.rows(ids)["mem_score"].to_numpy()
+    _, X = Transform.fit(design, raw, y, config)
+    assert not np.isclose(X[:, -1], y).any()
+    enc = TargetEncoding.fit(np.array(["a", "a", "b", ""]), np.array([1.0, 3.0, 5.0, 7.0]), smoothing=0.0)
+    assert enc.apply(np.array(["a", "b", "zzz", ""])).tolist() == [2.0, 5.0, 4.0, 4.0]
+
+
+def test_columns_unknown_on_test_are_dropped(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from mediaeval_memo.variants.gbt import Design
+
+    root = make_dataset(tmp_path / "ds")
+    items = pd.read_parquet(root / "items.parquet")
+    items.loc[items["split"] == "test", "action"] = ""
+    items.loc[items["split"] == "test", "meta_duration"] = float("nan")
+    items.to_parquet(root / "items.parquet", index=False)
+    stream = io.StringIO()
+    reporter = Reporter(stream)
+    design = Design.choose(PreparedDataset.load(root), GBTConfig(), reporter.say_once, "all")
+    assert design.categoricals == [] and design.meta_columns == []
+    logs = stream.getvalue().splitlines()
+    assert logs == [
+        "numeric column 'meta_duration' is unknown for every test video: not used, so that CV predicts test",
+        "categorical 'action' is unknown for every test video: not used, so that CV predicts test",
+    ]
+    Design.choose(PreparedDataset.load(root), GBTConfig(), reporter.say_once, "0")
+    assert len(stream.getvalue().splitlines()) == 2  # said once, not once per fold
+
+
+def test_config_validation_names_field_and_value() -> None:
+    with pytest.raises(InputError, match=r"members 'ligthgbm': unknown member \(accepted: lightgbm, xgboost"):
+        resolve_config(GBTConfig, None, {"members": "ligthgbm"})
+    with pytest.raises(InputError, match=r"n_trials 0: must be >= 1"):
+        resolve_config(GBTConfig, None, {"n_trials": "0"})
+    with pytest.raises(InputError, match=r"params 'catboost': not one of the chosen members \(lightgbm\)"):
+        resolve_config(GBTConfig, None, {"members": "lightgbm", "params": "{catboost: {depth: 3}}"})
+    config = resolve_config(GBTConfig, None, {"params": "{lightgbm: {n_estimators: 5}}", "ensemble": "ridge"})
+    assert config.params == {"lightgbm": {"n_estimators": 5}}
+    assert isinstance(get_variant("gbt"), GBTVariant)
+
+
+def test_missing_feature_block_is_an_input_error(dataset: PreparedDataset) -> None:
+    with pytest.raises(InputError, match=r"features 'text__\*': no feature block matches \(have: emb\)"):
+        fit(dataset, fast_config(["lightgbm"], features=["text__*"]), 0)
+
+
+def test_tuning_resumes_from_the_workdir(dataset: PreparedDataset, tmp_path: Path) -> None:
+    config = fast_config(["lightgbm"], n_trials=2)
+    first = fit(dataset, config, 0, tmp_path / "work")
+    assert (tmp_path / "work" / "tuned_lightgbm.json").is_file()
+    logs = io.StringIO()
+    again = fit(dataset, config, 0, tmp_path / "work", progress=Reporter(logs))
+    assert "tuned earlier, reusing" in logs.getvalue()
+    assert again.predict(dataset, "test").equals(first.predict(dataset, "test"))
+
+
+def test_rationale_blocks_enter_only_their_own_fold(tmp_path: Path) -> None:
+    """Embedded rationales of fold k quote the scores of fold k's training videos: no other fit may read them."""
+    from mediaeval_memo.data.feature_store import write_block
+    from mediaeval_memo.variants.gbt import Design
+
+    root = make_dataset(tmp_path / "ds")
+    ids = PreparedDataset.load(root).items["video_id"].tolist()
+    for label in ("0", "1", "all"):
+        vectors = np.zeros((len(ids), 4), dtype=np.float32)
+        write_block(root, f"text__enc__rationale_{label}", ids, vectors, {"field": f"rationale_{label}"})
+    dataset = PreparedDataset.load(root)
+    chosen = {
+        fold: sorted(b for b in Design.choose(dataset, GBTConfig(), lambda _: None, fold).blocks if "rationale" in b)
+        for fold in ("0", "1", "2", "all")
+    }
+    assert chosen == {
+        "0": ["text__enc__rationale_0"],
+        "1": ["text__enc__rationale_1"],
+        "2": [],
+        "all": ["text__enc__rationale_all"],
+    }

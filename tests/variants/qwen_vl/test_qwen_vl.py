@@ -1,0 +1,229 @@
+"""qwen-vl pieces on CPU: prompt, labels, answer parser, frame patches, visual-token cache, 4-bit LoRA gradients,
+and a training forward for every tiny model family and both frame modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mediaeval_memo.core.config import ConfigError
+from mediaeval_memo.core.errors import InputError
+from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
+from mediaeval_memo.variants.qwen_vl.prompt import (
+    PROMPT_FILE,
+    load_template,
+    parse_answer,
+    render_prompt,
+    score_to_label,
+    select_frames,
+)
+from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
+from tests.conftest import REPO
+
+
+def test_prompt_is_the_papers() -> None:
+    text = render_prompt(load_template(None), 3, ["a dog runs", "a dog plays"])
+    assert text == (
+        "<|im_start|>user\n"
+        "You are an expert in multimedia perception and memorability. On a scale from 0 to 100, predict how "
+        "memorable the following video is based on the following frames and textual captions that describe them.\n"
+        + "<|vision_start|><|image_pad|><|vision_end|>"
+        * 3
+        + "\na dog runs\na dog plays\n(Answer only with a number between 0 and 100). PREDICTED SCORE:"
+        "<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_template_needs_both_placeholders(tmp_path: Path) -> None:
+    bad = tmp_path / "p.txt"
+    bad.write_text("Rate this: {frames}\n")
+    with pytest.raises(InputError) as info:
+        load_template(bad)
+    message = "a prompt template must contain {frames} and {captions} once each"
+    assert str(info.value) == f"{bad}: {{captions}}: {message}"
+    with pytest.raises(InputError, match="prompt template not found"):
+        load_template(tmp_path / "missing.txt")
+    assert load_template(PROMPT_FILE).count("{frames}") == 1
+
+
+@pytest.mark.parametrize(
+    ("score", "label"), [(0.8449, "84"), (0.845, "85"), (0.0, "0"), (1.0, "100"), (1.3, "100"), (-0.2, "0")]
+)
+def test_labels_are_rounded_percent(score: float, label: str) -> None:
+    assert score_to_label(score) == label
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [
+        ("73", 0.73),
+        (" 100", 1.0),
+        ("0", 0.0),
+        ("The video is quite memorable: 85 out of 100.", 0.85),
+        ("72.6", 0.73),
+        ("150", None),
+        ("-5", None),
+        ("no idea", None),
+        ("", None),
+    ],
+)
+def test_answer_parser(text: str, score: float | None) -> None:
+    assert parse_answer(text) == score
+
+
+def test_frame_selection() -> None:
+    paths = [Path(f"{i:03d}.jpg") for i in range(9)]
+    assert select_frames(paths, 3) == [paths[0], paths[4], paths[8]]
+    assert select_frames(paths, 5) == [paths[i] for i in (0, 2, 4, 6, 8)]
+    assert select_frames(paths[:2], 3) == paths[:2]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("image_size", 50, "must be a multiple of 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)"),
+        ("frames", 0, "must be >= 1"),
+        ("lora_r", 0, "must be >= 1"),
+        ("lora_targets", "(", "not a valid regular expression (missing ), unterminated subpattern at position 0)"),
+    ],
+)
+def test_config_rejects_bad_values(field: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        QwenVLConfig(**{field: value})  # type: ignore[arg-type]
+    assert (info.value.field_name, info.value.message) == (field, message)
+
+
+def test_patchify_matches_the_qwen_layout() -> None:
+    from PIL import Image
+
+    from mediaeval_memo.models.qwen_vl import patchify, tokens_per_grid
+    from mediaeval_memo.models.tiny_qwen import tiny_preprocessing
+
+    prep = tiny_preprocessing("tiny-random-qwen2.5-vl")
+    frames = [Image.new("RGB", (80, 60), (255, 0, 0)) for _ in range(3)]
+    pixels, grid = patchify(frames, 56, prep, as_video=False)
+    assert grid.tolist() == [[1, 4, 4]] * 3 and pixels.shape == (48, 3 * 2 * 14 * 14)
+    assert tokens_per_grid(grid, 2) == [4, 4, 4]
+    pixels, grid = patchify(frames, 56, prep, as_video=True)  # 3 frames pad to 2 temporal patches
+    assert grid.tolist() == [[2, 4, 4]] and pixels.shape == (32, 3 * 2 * 14 * 14)
+    # red normalised with CLIP statistics, in every patch's red channel
+    assert torch.allclose(pixels[0, 0], torch.tensor((1 - 0.48145466) / 0.26862954))
+
+
+def test_4bit_on_cpu_keeps_the_tower_and_gives_lora_gradients() -> None:
+    from bitsandbytes.nn import Linear4bit
+
+    from mediaeval_memo.models.qwen_vl import load_backbone
+    from mediaeval_memo.training.lora import add_lora
+
+    backbone = load_backbone("tiny-random-qwen2.5-vl", "4bit", torch.device("cpu"))
+    quantized = [n for n, m in backbone.model.named_modules() if isinstance(m, Linear4bit)]
+    assert quantized and all("language_model" in n for n in quantized)
+    assert all(not m.support_avx512bf16_for_cpu for m in backbone.model.modules() if isinstance(m, Linear4bit))
+    model = add_lora(backbone.model, QwenVLConfig(lora_r=4, lora_alpha=8))
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert lora and all("language_model" in n and "lora_" in n for n in lora)
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    with torch.no_grad():  # the eval-mode no-grad forward that, unfixed, repacks weights and kills LoRA gradients
+        model.eval()(input_ids=ids)
+    model.train()
+    model(input_ids=ids, labels=ids).loss.backward()
+    grads = [p.grad for n, p in lora.items() if "lora_B" in n]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_bfloat16_adapters_train_next_to_4bit_layers() -> None:
+    from mediaeval_memo.models.qwen_vl import load_backbone
+    from mediaeval_memo.training.lora import add_lora
+
+    backbone = load_backbone("tiny-random-qwen2.5-vl", "4bit", torch.device("cpu"))
+    model = add_lora(backbone.model, QwenVLConfig(lora_r=4, lora_alpha=8, lora_dtype="bfloat16"))
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert lora and {p.dtype for p in lora.values()} == {torch.bfloat16}
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    model.train()(input_ids=ids, labels=ids).loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.bfloat16 for n, p in lora.items() if "lora_B" in n)
+
+
+def test_lora_targets_that_match_nothing_are_an_input_error(sample_memento10k: Path, tmp_path: Path) -> None:
+    config = QwenVLConfig(model="tiny-random-qwen2-vl", quantization="none", lora_targets=r".*nothing_here")
+    with pytest.raises(InputError, match="matches no linear layer of tiny-random-qwen2-vl"):
+        QwenVLRuntime(config, lora=True, train_mean=0.5)
+
+
+def _runtime(model: str, tmp_path: Path, **kw: object) -> QwenVLRuntime:
+    values: dict[str, object] = dict(
+        model=model, quantization="none", image_size=64 if "qwen3" in model else 56, cache_dir=str(tmp_path),
+        target="mem_score", lora_r=2, lora_alpha=4,
+    )  # fmt: skip
+    config = QwenVLConfig(**{**values, **kw})  # type: ignore[arg-type]
+    return QwenVLRuntime(config, lora=True, train_mean=0.8)
+
+
+@pytest.mark.parametrize(
+    ("model", "frame_mode"),
+    [
+        ("tiny-random-qwen2-vl", "images"),
+        ("tiny-random-qwen3-vl", "images"),
+        ("tiny-random-qwen2.5-vl", "video"),
+        ("tiny-random-qwen3-vl", "video"),
+    ],
+)
+def test_every_family_trains_and_predicts(sample_memento10k: Path, tmp_path: Path, model: str, frame_mode: str) -> None:
+    dataset = PreparedDataset.load(sample_memento10k)
+    runtime = _runtime(model, tmp_path, frame_mode=frame_mode, frames=3)
+    ids = dataset.split("train")["video_id"].tolist()[:2]
+    batch = runtime.collate(runtime.examples(dataset, ids, with_labels=True))
+    loss = runtime.scorer(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in runtime.scorer.parameters() if p.requires_grad)
+    scores, invalid = runtime.predict(dataset, ids)
+    assert list(scores.index) == ids and invalid is not None
+
+
+def test_visual_tokens_are_cached_and_reused(sample_memento10k: Path, tmp_path: Path, monkeypatch) -> None:
+    import mediaeval_memo.variants.qwen_vl.runtime as backbone
+
+    dataset = PreparedDataset.load(sample_memento10k)
+    runtime = _runtime("tiny-random-qwen2.5-vl", tmp_path)
+    ids = dataset.split("dev")["video_id"].tolist()[:3]
+    first = runtime.ensure_visual_tokens(dataset, ids)
+    assert all(p.is_file() and p.parent.parent == tmp_path for p in first.values())
+
+    def no_tower(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the tower ran for a cached video")
+
+    monkeypatch.setattr(backbone, "encode_frames", no_tower)
+    again = _runtime("tiny-random-qwen2.5-vl", tmp_path, lora_r=8)  # another LoRA setting shares the tokens
+    assert again.ensure_visual_tokens(dataset, ids) == first
+    other = _runtime("tiny-random-qwen2.5-vl", tmp_path, image_size=84)  # another resolution does not
+    with pytest.raises(AssertionError, match="the tower ran"):
+        other.ensure_visual_tokens(dataset, ids)
+
+
+def test_expected_head_is_a_distribution_over_0_to_100(sample_memento10k: Path, tmp_path: Path) -> None:
+    from mediaeval_memo.variants.qwen_vl.forward import candidate_distribution
+
+    dataset = PreparedDataset.load(sample_memento10k)
+    runtime = _runtime("tiny-random-qwen2.5-vl", tmp_path, head="expected")
+    ids = dataset.split("test")["video_id"].tolist()[:1]
+    batch = runtime.collate(runtime.examples(dataset, ids, with_labels=False))
+    probs = candidate_distribution(runtime.scorer.backbone, batch, runtime.candidates)
+    assert probs.shape == (101,) and torch.isclose(probs.sum(), torch.tensor(1.0))
+    scores, invalid = runtime.predict(dataset, ids)
+    assert invalid is None and 0 <= float(scores.iloc[0]) <= 1
+    assert float(scores.iloc[0]) == pytest.approx(float((probs * torch.arange(101)).sum()) / 100)
+
+
+def test_paper_recipe_resolves_to_the_papers_settings() -> None:
+    from mediaeval_memo.core.config import resolve_config
+
+    recipe = REPO / "runs" / "qwen-vl-qlora.yaml"
+    config = resolve_config(QwenVLConfig, recipe, {"model": "tiny-random-qwen2.5-vl"})
+    assert (config.batch_size, config.epochs, config.lora_r, config.lora_alpha) == (4, 4, 128, 1024)
+    assert (config.frames, config.captions, config.head, config.quantization) == (3, 5, "generate", "4bit")
+    assert config.model == "tiny-random-qwen2.5-vl"  # the command line wins over the recipe
