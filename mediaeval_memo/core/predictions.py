@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.core.ids import video_id_problem
+from mediaeval_memo.core.ids import UniqueIds
 from mediaeval_memo.core.io import atomic_write_text
 
 FLOAT_FORMAT = "%.10g"
@@ -59,18 +59,11 @@ def checked_values(path: str | Path, frame: pd.DataFrame, column: str, what: str
     """The `column` values of a `video_id,<column>` table, after checking every row: ids safe as file names and
     unique, values finite numbers. Every problem is listed (with its physical line) before anything is raised."""
     problems = ProblemList()
-    seen: dict[str, int] = {}
+    ids = UniqueIds()
     values: list[float] = []
     for line, (vid, raw) in enumerate(zip(frame["video_id"], frame[column], strict=True), start=2):
-        why = video_id_problem(vid)
-        if why:
+        if why := ids.problem(vid, f"on line {line}"):
             problems.add(path, why, line=line, field="video_id", value=vid)
-        elif vid in seen:
-            problems.add(
-                path, f"duplicate video id (first on line {seen[vid]})", line=line, field="video_id", value=vid
-            )
-        else:
-            seen[vid] = line
         try:
             value = float(raw)
         except (TypeError, ValueError):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.core.ids import video_id_problem
+from mediaeval_memo.core.ids import UniqueIds
 from mediaeval_memo.media.frames import FRAMES_DIR
 
 SPLITS = ("train", "dev", "test")
@@ -51,17 +51,10 @@ def check_items(items: pd.DataFrame, targets: Sequence[str], source: str = ITEMS
         if t not in items.columns:
             problems.add(source, "target column missing", field=t)
     problems.raise_if_any()
-    seen: dict[str, int] = {}
+    ids = UniqueIds()
     for row, (vid, split) in enumerate(zip(items["video_id"], items["split"], strict=True), start=1):
-        why = video_id_problem(vid)
-        if why:
+        if why := ids.problem(vid, f"at row {row}"):
             problems.add(source, why, line=row, field="video_id", value=vid)
-        elif vid in seen:
-            problems.add(
-                source, f"duplicate video id (first at row {seen[vid]})", line=row, field="video_id", value=vid
-            )
-        else:
-            seen[vid] = row
         if split not in SPLITS:
             problems.add(source, f"unknown split (accepted: {', '.join(SPLITS)})", line=row, field="split", value=split)
     problems.raise_if_any()

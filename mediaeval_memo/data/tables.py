@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.core.ids import video_id_problem
+from mediaeval_memo.core.ids import UniqueIds
 
 
 @dataclass(frozen=True)
@@ -138,21 +138,14 @@ class IdRegistry:
 
     def __init__(self, problems: ProblemList):
         self.problems = problems
-        self.first: dict[str, str] = {}
+        self.ids = UniqueIds()
 
     def accept(self, file: str, record: Record, column: str, value: str | None = None) -> str | None:
         """The id if it is usable, else None (and a problem is recorded)."""
         vid = (record[column] if value is None else value).strip()
-        why = video_id_problem(vid)
-        if why:
+        if why := self.ids.problem(vid, f"at {file}:{record.line}"):
             self.problems.add(file, why, line=record.line, field=column, value=vid)
             return None
-        if vid in self.first:
-            self.problems.add(
-                file, f"duplicate video id (first at {self.first[vid]})", line=record.line, field=column, value=vid
-            )
-            return None
-        self.first[vid] = f"{file}:{record.line}"
         return vid
 
 
