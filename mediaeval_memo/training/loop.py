@@ -248,6 +248,24 @@ class _Meter:
         self.epoch.zero_()
 
 
+class _Tracker:
+    """The experiment tracker through accelerate (tensorboard, wandb, mlflow); nothing at all with report_to none."""
+
+    def __init__(self, accelerator: Accelerator, config: TrainerConfig):
+        self.accelerator, self.on = accelerator, config.report_to != "none"
+        if self.on:
+            scalars = {k: v for k, v in vars(config).items() if isinstance(v, (int, float, str, bool))}
+            accelerator.init_trackers("mediaeval-memo", config=scalars)
+
+    def log(self, values: dict[str, float], step: int) -> None:
+        if self.on:
+            self.accelerator.log(values, step=step)
+
+    def end(self) -> None:
+        if self.on:
+            self.accelerator.end_training()
+
+
 class _Checkpoints:
     """Resumable checkpoints in the fit's workdir, written by the main process while the others wait."""
 
@@ -345,10 +363,7 @@ def train_loop(
         return _outcome(state, resumed_from)
     if resumed_from is not None:
         progress.say(f"resuming from {workdir / CHECKPOINT_DIR} at step {state.global_step} (epoch {state.epoch})")
-    tracking = config.report_to != "none"
-    if tracking:
-        scalars = {k: v for k, v in vars(config).items() if isinstance(v, (int, float, str, bool))}
-        accelerator.init_trackers("mediaeval-memo", config=scalars)
+    tracker = _Tracker(accelerator, config)
     use_bf16 = resolve_bf16(config)
     meter = _Meter(accelerator.device, state.epoch_loss_sum, world)
 
@@ -365,8 +380,7 @@ def train_loop(
         entry["val_spearman"] = metric = float(eval_fn(raw_model))
         model.train()
         progress.say(f"step {state.global_step} epoch {epoch_done:.2f}: held-out Spearman {metric:.4f}")
-        if tracking:
-            accelerator.log({"val/spearman": metric}, step=state.global_step)
+        tracker.log({"val/spearman": metric}, step=state.global_step)
         if math.isfinite(metric) and (state.best_metric is None or metric > state.best_metric):
             state.best_metric, state.best_step, state.evals_without_improvement = metric, state.global_step, 0
             if accelerator.is_main_process:
@@ -405,9 +419,10 @@ def train_loop(
 
                 log_now = state.global_step % config.log_every == 0 or state.global_step == total_steps
                 note, logged = meter.step_done(log_now)
-                if tracking and logged is not None:
-                    lr = scheduler.get_last_lr()[0]
-                    accelerator.log({"train/loss": logged, "train/lr": lr}, step=state.global_step)
+                if logged is not None:
+                    tracker.log(
+                        {"train/loss": logged, "train/lr": float(scheduler.get_last_lr()[0])}, step=state.global_step
+                    )
                 task.update(completed=state.global_step, note=note)
 
                 if state.global_step >= total_steps:
@@ -438,8 +453,7 @@ def train_loop(
         load_trainable(raw_model, workdir / BEST_FILE)
     state.finished = True
     save(state)
-    if tracking:
-        accelerator.end_training()
+    tracker.end()
     model.eval()
     return _outcome(state, resumed_from)
 
