@@ -37,7 +37,7 @@ from mediaeval_memo.data.splits import make_folds
 from mediaeval_memo.data.tables import display
 from mediaeval_memo.media.frames import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, FrameJob, FrameReport, extract_frames
 
-DATASETS = ("memento10k", "videomem", "videm", "movies")
+DATASETS = ("memento10k", "trecvid", "videomem", "videm", "movies")
 ORGANISER_PREFIX = "organiser__"
 FRAME_SETTINGS = ".settings.json"
 
@@ -71,6 +71,10 @@ def read_release(dataset: str, root: Path, options: PrepareOptions) -> Release:
         from mediaeval_memo.data.memento10k import read_memento10k
 
         return read_memento10k(root, options.media)
+    if dataset == "trecvid":
+        from mediaeval_memo.data.trecvid import read_trecvid
+
+        return read_trecvid(root, options.media)
     if dataset == "videm":
         from mediaeval_memo.data.videm import read_videm
 
