@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.io import require_output_folder
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
 
@@ -249,7 +250,8 @@ def run_demo(
     steps: list[tuple[str, DemoStep]] | None = None,
 ) -> DemoContext:
     """Run every step into `out`. With `force`, a previous demo output there is replaced (and nothing else is)."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    require_output_folder(out, "the folder the demo writes")
+    if out.exists() and any(out.iterdir()):
         if not force:
             raise InputError(
                 Problem(str(out), "output folder exists and is not empty; pass --force to replace it", field="--out")

@@ -225,6 +225,7 @@ def leaderboard(
     from mediaeval_memo.core.progress import Reporter
     from mediaeval_memo.evaluation.leaderboard import (
         build_leaderboard,
+        check_output,
         render_json,
         require_matplotlib,
         write_leaderboard,
@@ -233,6 +234,7 @@ def leaderboard(
 
     if plot:
         require_matplotlib()  # before the bootstrap, not after it
+    check_output(out)
     board = build_leaderboard(files, stats.load_gold(), stats.settings(), Reporter())
     written = write_leaderboard(board, out, formats, plot=plot, force=force)  # type: ignore[arg-type]
     if stats.as_json:

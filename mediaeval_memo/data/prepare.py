@@ -20,7 +20,7 @@ import numpy as np
 
 from mediaeval_memo import __version__
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.core.io import atomic_dir, sha256_file
+from mediaeval_memo.core.io import atomic_dir, require_output_folder, sha256_file
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.feature_store import write_block
 from mediaeval_memo.data.items import (
@@ -107,7 +107,8 @@ def prepare(
         raise InputError(
             Problem(str(out), "would replace the release itself; choose a folder outside --root", field="--out")
         )
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not options.force:
+    require_output_folder(out, "the folder the prepared dataset is written to")
+    if out.exists() and any(out.iterdir()) and not options.force:
         raise InputError(
             Problem(str(out), "output folder exists and is not empty; pass --force to replace it", field="--out")
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mediaeval_memo.core.errors import InputError, Problem
-from mediaeval_memo.core.io import atomic_path, atomic_write_text
+from mediaeval_memo.core.io import atomic_path, atomic_write_text, require_output_folder
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.evaluation.ci import Interval, Method
 from mediaeval_memo.evaluation.gold import Gold
@@ -162,10 +162,16 @@ def output_prefix(out: str | Path) -> Path:
     return out.with_suffix("") if out.suffix.lstrip(".") in (*FORMATS, "png") else out
 
 
+def check_output(out: str | Path) -> None:
+    """The folder of `out` can hold the files (checked before the bootstrap, not after it)."""
+    require_output_folder(output_prefix(out).parent, "a file prefix in a folder, e.g. leaderboards/dev")
+
+
 def write_leaderboard(
     board: Leaderboard, out: str | Path, formats: Sequence[Format] = ("md",), *, plot: bool = False, force: bool = True
 ) -> list[Path]:
     """Write the table in each format (and the forest plot) next to `out`; returns the paths written."""
+    check_output(out)
     prefix = output_prefix(out)
     targets = [prefix.with_name(f"{prefix.name}.{fmt}") for fmt in formats]
     if plot:

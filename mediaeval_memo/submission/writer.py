@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import rankdata, spearmanr
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.core.io import atomic_write_bytes
+from mediaeval_memo.core.io import atomic_write_bytes, require_output_folder
 from mediaeval_memo.core.predictions import read_predictions
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.submission.profiles import Profile, Subtask
@@ -57,18 +57,6 @@ def rescaled(values: Sequence[float], how: Rescale, low: float, high: float) -> 
         span = float(a.max() - a.min())
         unit = (a - a.min()) / span if span > 0 else np.full(len(a), 0.5)
     return [float(x) for x in low + (high - low) * unit]
-
-
-def check_out_dir(out_dir: Path) -> None:
-    """`--out` is a folder to write into: an existing file there, or among its parents, is an input error."""
-    for folder in (out_dir, *out_dir.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                what = "is a file" if folder == out_dir else f"lies under a file ({folder})"
-                raise InputError(
-                    Problem(str(out_dir), f"{what}; --out names the folder the run file is written into", field="--out")
-                )
-            return
 
 
 def assign_predictions(specs: Sequence[str], subtask: Subtask) -> dict[str, Path]:
@@ -120,7 +108,7 @@ def package_run(
         raise InputError(Problem("--clip", "give --clip or --rescale, not both", field="--rescale", value=rescale))
     if rescale is not None and rescale not in RESCALES:
         raise InputError(Problem("--rescale", f"not one of {', '.join(RESCALES)}", field="--rescale", value=rescale))
-    check_out_dir(Path(out_dir))
+    require_output_folder(out_dir, "the folder the run file is written into")
     sub = profile.subtask(subtask)
     problems = ProblemList()
     if not re.fullmatch(profile.team_pattern, team):
