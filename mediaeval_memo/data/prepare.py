@@ -139,7 +139,7 @@ def prepare(
     staging = out.parent / f".{out.name}.frames"
     if options.frames > 0:
         if release.media_dir is None:
-            frames_note = "no media in the release (pass --media DIR for Memento10k/VideoMem videos)"
+            frames_note = "no media in the release (pass --media DIR for Memento10k/TRECVid/VideoMem videos)"
             if options.strict:
                 raise InputError(Problem(str(root), f"--strict: {frames_note}", field="--frames"))
             say(f"frames: skipped, {frames_note}")

@@ -246,7 +246,8 @@ def test_strict_without_media_fails(tmp_path: Path) -> None:
     code, output = run_prepare(root, tmp_path / "out", "--strict")
     assert code == 1
     assert [line for line in output.splitlines() if line.startswith("error:")] == [
-        f"error: {root}: --frames: --strict: no media in the release (pass --media DIR for Memento10k/VideoMem videos)"
+        f"error: {root}: --frames: --strict: no media in the release (pass --media DIR for "
+        "Memento10k/TRECVid/VideoMem videos)"
     ]
     assert not (tmp_path / "out").exists()
 
