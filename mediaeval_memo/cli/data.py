@@ -33,7 +33,7 @@ def demo(out: Path, force: bool, seed: int, workers: int) -> None:
 
 
 @click.command()
-@click.argument("dataset", type=click.Choice(["memento10k", "videomem", "videm", "movies"]))
+@click.argument("dataset", type=click.Choice(["memento10k", "trecvid", "videomem", "videm", "movies"]))
 @click.option(
     "--root", required=True, type=click.Path(path_type=Path), help="The release folder, as the organisers ship it."
 )
@@ -68,7 +68,8 @@ def demo(out: Path, force: bool, seed: int, workers: int) -> None:
     "--media",
     type=click.Path(path_type=Path),
     default=None,
-    help="Folder holding the videos (memento10k default: <root>/videos; videomem default: anywhere under --root).",
+    help="Folder holding the videos (memento10k default: <root>/videos; trecvid, videomem default: anywhere under "
+    "--root).",
 )
 @click.option(
     "--mapping",
@@ -97,8 +98,9 @@ def prepare(
 ) -> None:
     """Turn an official release into a prepared dataset: item table, manifest, folds and frames.
 
-    DATASET is the release layout: memento10k (MediaEval 2021 CSVs or native JSON), videomem (2018/2019),
-    videm (Subtask 2 commercials) or movies (any scores table, with a column mapping).
+    DATASET is the release layout: memento10k (MediaEval 2021 CSVs or native JSON), trecvid (the TRECVid subset
+    of MediaEval 2020 or 2021, year detected from the files), videomem (2018/2019), videm (Subtask 2 commercials)
+    or movies (any scores table, with a column mapping).
     """
     from mediaeval_memo.core.progress import Reporter
     from mediaeval_memo.data.info import render_summary, summarize

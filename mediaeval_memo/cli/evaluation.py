@@ -31,6 +31,7 @@ class StatsArgs:
     method: str
     device: str
     profile_name: str | None
+    clusters: str | None
     as_json: bool
 
     def load_gold(self) -> Gold:
@@ -39,12 +40,14 @@ class StatsArgs:
         return load_gold(self.gold, self.split, self.target)
 
     def settings(self) -> Settings:
+        from mediaeval_memo.evaluation.clusters import load_clusters
         from mediaeval_memo.evaluation.pipeline import Settings
         from mediaeval_memo.submission.profiles import load_profile
 
         profile = None if self.profile_name is None else load_profile(self.profile_name)
         method = cast("Method", self.method)  # click's choices are exactly the Method literal's values
-        return Settings(self.n_resamples, self.seed, self.confidence, method, _device(self.device), profile)
+        clusters = None if self.clusters is None else load_clusters(self.clusters, self.gold)
+        return Settings(self.n_resamples, self.seed, self.confidence, method, _device(self.device), profile, clusters)
 
 
 def stats_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,10 +91,20 @@ def stats_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--method",
-            type=click.Choice(["percentile", "bca", "fisher"]),
+            type=click.Choice(["percentile", "bca", "fisher", "fisher-bw"]),
             default="bca",
             show_default=True,
-            help="Interval reported: bootstrap percentile, bootstrap BCa, or Fisher z (correlations).",
+            help="Interval reported: bootstrap percentile, bootstrap BCa, Fisher z with Pearson's variance 1/(n-3) "
+            "(what published tables use; it under-covers for Spearman), or fisher-bw, Fisher z with Bonett and "
+            "Wright's variance (1+r^2/2)/(n-3) for Spearman. A paired comparison needs a bootstrap method.",
+        ),
+        click.option(
+            "--clusters",
+            default=None,
+            metavar="FILE|COLUMN",
+            help="Resample whole clusters instead of videos (e.g. channels: how a run generalises to new channels). "
+            "FILE: a CSV video_id,group. COLUMN: with a prepared dataset as --gold, a column of its item table, "
+            "e.g. group. BCa's jackknife then leaves out one cluster at a time.",
         ),
         click.option(
             "--device",
@@ -145,8 +158,9 @@ def _show(renderables: list[Any]) -> None:
 def score(file: Path, stats: StatsArgs) -> None:
     """Score a predictions FILE (video_id,score): Spearman (official), Pearson and MSE with confidence intervals.
 
-    Every number comes with a signature recording what produced it. Intervals: bootstrap over videos (percentile
-    or BCa) and, for the correlations, the Fisher z interval published tables use.
+    Every number comes with a signature recording what produced it. Intervals: bootstrap over videos or, with
+    --clusters, over clusters (percentile or BCa) and, for the correlations, the Fisher z interval published tables
+    use (too narrow for Spearman: --method fisher-bw gives Bonett and Wright's).
     """
     import json
 
@@ -167,8 +181,9 @@ def score(file: Path, stats: StatsArgs) -> None:
 def compare(files: tuple[Path, ...], stats: StatsArgs) -> None:
     """Paired bootstrap comparison of two or more prediction FILES on the same gold labels.
 
-    Every run is scored on one shared resample matrix; for each pair: the Spearman difference, its interval and a
-    two-sided p-value (c + 1) / (B + 1). With more than two files, p-values are also Holm-adjusted over all pairs.
+    Every run is scored on one shared resample matrix (with --clusters, the same cluster draws for every run); for
+    each pair: the Spearman difference, its interval and a two-sided p-value (c + 1) / (B + 1). With more than two
+    files, p-values are also Holm-adjusted over all pairs.
     """
     import json
 
@@ -210,6 +225,7 @@ def leaderboard(
     from mediaeval_memo.core.progress import Reporter
     from mediaeval_memo.evaluation.leaderboard import (
         build_leaderboard,
+        check_output,
         render_json,
         require_matplotlib,
         write_leaderboard,
@@ -218,6 +234,7 @@ def leaderboard(
 
     if plot:
         require_matplotlib()  # before the bootstrap, not after it
+    check_output(out)
     board = build_leaderboard(files, stats.load_gold(), stats.settings(), Reporter())
     written = write_leaderboard(board, out, formats, plot=plot, force=force)  # type: ignore[arg-type]
     if stats.as_json:

@@ -44,7 +44,19 @@ import click
     show_default=True,
     help="Folder to write the run file into.",
 )
-@click.option("--clip", is_flag=True, help="Clip scores into the profile's range instead of refusing them.")
+@click.option(
+    "--rescale",
+    type=click.Choice(["rank", "minmax"]),
+    default=None,
+    help="Map the scores into the profile's range: rank (average ranks, (rank - 1/2)/n: ties stay ties, the "
+    "Spearman is kept exactly) or minmax (linear: the spacing is kept too).",
+)
+@click.option(
+    "--clip",
+    is_flag=True,
+    help="Clip scores into the profile's range instead of refusing them (ties them at the bounds: changes the "
+    "Spearman; prefer --rescale).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing run file.")
 def package(
     predictions: tuple[str, ...],
@@ -56,12 +68,19 @@ def package(
     split: str,
     tag: str | None,
     out_dir: Path,
+    rescale: str | None,
     clip: bool,
     force: bool,
 ) -> None:
-    """Write an official run file from predictions, named and formatted as the profile says, validated first."""
+    """Write an official run file from predictions, named and formatted as the profile says, validated first.
+
+    Prints the Spearman between the raw predictions and the scores as written: 1 unless --clip tied some of them
+    (or the profile's float format rounds distinct scores together)."""
+    import math
+    from typing import cast
+
     from mediaeval_memo.submission.profiles import load_profile
-    from mediaeval_memo.submission.writer import package_run
+    from mediaeval_memo.submission.writer import Rescale, package_run
 
     profile = load_profile(profile_name)
     result = package_run(
@@ -76,9 +95,14 @@ def package(
         tag=tag,
         force=force,
         clip=clip,
+        rescale=cast("Rescale | None", rescale),  # click's choices are exactly the literal's values
     )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
+    for column, srcc in result.srcc_raw.items():
+        how = result.changed.get(column, "unchanged")
+        value = "n/a (constant scores)" if math.isnan(srcc) else f"{srcc:.6f}"
+        click.echo(f"scores {column}: {how}; Spearman between the raw and the packaged scores: {value}")
     if profile.status == "assumed":
         click.echo(
             f"note: profile {profile.name} is an assumption: the organisers have not published this format "

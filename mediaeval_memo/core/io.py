@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from mediaeval_memo.core.errors import InputError, Problem
+
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     path = Path(path)
@@ -89,3 +91,31 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def _blocking_file(folder: Path) -> Path | None:
+    """The file that keeps `folder` from being (or becoming) a folder: itself or its nearest existing ancestor."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def require_output_folder(path: str | os.PathLike[str], purpose: str, option: str = "--out") -> None:
+    """An output folder that is a file, or lies under one, is an input error (mkdir would end in a traceback after
+    the work is done); check it before starting. `purpose` completes "OPTION names ..."."""
+    path = Path(path)
+    blocker = _blocking_file(path)
+    if blocker is not None:
+        what = "is a file" if blocker == path else f"lies under a file ({blocker})"
+        raise InputError(Problem(str(path), f"{what}; {option} names {purpose}", field=option))
+
+
+def require_output_file(path: str | os.PathLike[str], purpose: str, option: str = "--out") -> None:
+    """An output file that is a folder, or whose folder is a file or lies under one, is an input error."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(Problem(str(path), f"is a folder; {option} names {purpose}", field=option))
+    blocker = _blocking_file(path.parent)
+    if blocker is not None:
+        raise InputError(Problem(str(path), f"lies under a file ({blocker}); {option} names {purpose}", field=option))

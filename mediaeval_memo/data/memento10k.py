@@ -30,6 +30,7 @@ from mediaeval_memo.data.tables import (
     display,
     parse_float,
     parse_int,
+    read_header,
     read_table,
 )
 
@@ -106,6 +107,7 @@ def _read_2021(root: Path, media: Path | None) -> Release:
     sources: list[Path] = []
     if not (root / "training_set" / "train_scores.csv").is_file():
         raise InputError(Problem(display(root / "training_set" / "train_scores.csv", root), "missing file"))
+    _not_trecvid(root)
     for split, folder, prefix in SPLIT_FOLDERS:
         d = root / folder
         if not d.is_dir():
@@ -137,6 +139,21 @@ def _read_2021(root: Path, media: Path | None) -> Release:
         row["media_path"] = find_media(media_dir, [row["filename"], f"{row['video_id']}.mp4"], root)
     items = build_items(list(rows.values()), TARGETS)
     return Release("memento10k", "mediaeval2021", root, items, TARGETS, sources, "video", media_dir)
+
+
+def _not_trecvid(root: Path) -> None:
+    """The 2021 TRECVid subset ships the same folder and file names with long-term scores and one caption per row;
+    reading it as Memento10k would stop at a missing caption column, so say which command reads it."""
+    scores = root / "training_set" / "train_scores.csv"
+    if "annotations_long_term" in read_header(scores):
+        raise InputError(
+            Problem(
+                display(scores, root),
+                "long-term scores (annotations_long_term): this is the TRECVid subset of the 2021 release, "
+                "read it with `memo prepare trecvid`",
+                line=1,
+            )
+        )
 
 
 def _row(vid: str, split: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from mediaeval_memo import __version__
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.core.io import atomic_dir, sha256_file
+from mediaeval_memo.core.io import atomic_dir, require_output_folder, sha256_file
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.feature_store import write_block
 from mediaeval_memo.data.items import (
@@ -37,7 +37,7 @@ from mediaeval_memo.data.splits import make_folds
 from mediaeval_memo.data.tables import display
 from mediaeval_memo.media.frames import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, FrameJob, FrameReport, extract_frames
 
-DATASETS = ("memento10k", "videomem", "videm", "movies")
+DATASETS = ("memento10k", "trecvid", "videomem", "videm", "movies")
 ORGANISER_PREFIX = "organiser__"
 FRAME_SETTINGS = ".settings.json"
 
@@ -71,6 +71,10 @@ def read_release(dataset: str, root: Path, options: PrepareOptions) -> Release:
         from mediaeval_memo.data.memento10k import read_memento10k
 
         return read_memento10k(root, options.media)
+    if dataset == "trecvid":
+        from mediaeval_memo.data.trecvid import read_trecvid
+
+        return read_trecvid(root, options.media)
     if dataset == "videm":
         from mediaeval_memo.data.videm import read_videm
 
@@ -103,7 +107,8 @@ def prepare(
         raise InputError(
             Problem(str(out), "would replace the release itself; choose a folder outside --root", field="--out")
         )
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not options.force:
+    require_output_folder(out, "the folder the prepared dataset is written to")
+    if out.exists() and any(out.iterdir()) and not options.force:
         raise InputError(
             Problem(str(out), "output folder exists and is not empty; pass --force to replace it", field="--out")
         )
@@ -134,7 +139,7 @@ def prepare(
     staging = out.parent / f".{out.name}.frames"
     if options.frames > 0:
         if release.media_dir is None:
-            frames_note = "no media in the release (pass --media DIR for Memento10k/VideoMem videos)"
+            frames_note = "no media in the release (pass --media DIR for Memento10k/TRECVid/VideoMem videos)"
             if options.strict:
                 raise InputError(Problem(str(root), f"--strict: {frames_note}", field="--frames"))
             say(f"frames: skipped, {frames_note}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-LAYOUTS = ("memento10k", "videomem", "videm")
+LAYOUTS = ("memento10k", "trecvid", "trecvid2020", "videomem", "videm")
 
 MEMORABLE = [
     "a baby",
@@ -199,6 +199,79 @@ def write_memento10k(root: Path, seed: int = 0, n_train: int = 160, n_dev: int =
     return root
 
 
+# ---------------------------------------------------------------- TRECVid subset (MediaEval 2021 and 2020 layouts)
+
+TRECVID_2021_HEADER = [
+    "video_id",
+    "video_url",
+    "annotations_short_term",
+    "annotations_long_term",
+    "scores_raw_short_term",
+    "scores_raw_long_term",
+    "scores_normalized_short_term",
+    "decay_alpha",
+]
+TRECVID_2020_HEADER = ["video_id", "video_url", "ann_1", "ann_2", "part_1_scores", "part_2_scores"]
+
+
+def write_trecvid(
+    root: Path, seed: int = 0, year: int = 2021, n_train: int = 60, n_dev: int = 110, n_test: int = 50
+) -> Path:
+    """The TRECVid subset: scores with short- and long-term labels, captions one per row (1 to 4 rows per video,
+    one quoted caption with a comma and a line break now and then), BOMs on some files, videos as `<id>.mp4`.
+
+    2021: `{training,dev,test}_set/{train,dev,test}_{scores,text_descriptions}.csv` (test: captions only).
+    2020: `training_set/scores_v2.csv` + `text_descriptions.csv`, `dev_set/dev_scores.csv` +
+    `dev_text_descriptions.csv`, `test_set/test_text_descriptions.csv`. The default sizes are a tenth of the real
+    2021 release (588 / 1116 / 500).
+    """
+    if year not in (2020, 2021):
+        raise ValueError(f"TRECVid sample years are 2020 and 2021, not {year}")
+    rng = np.random.default_rng(seed)
+    total = n_train + n_dev + n_test
+    ids = [str(v) for v in rng.choice(np.arange(1, 10 * total + 10), size=total, replace=False)]
+    names = {
+        2021: [
+            ("training_set", "train_scores.csv", "train_text_descriptions.csv"),
+            ("dev_set", "dev_scores.csv", "dev_text_descriptions.csv"),
+            ("test_set", "", "test_text_descriptions.csv"),
+        ],
+        2020: [
+            ("training_set", "scores_v2.csv", "text_descriptions.csv"),
+            ("dev_set", "dev_scores.csv", "dev_text_descriptions.csv"),
+            ("test_set", "", "test_text_descriptions.csv"),
+        ],
+    }[year]
+    parts = [ids[:n_train], ids[n_train : n_train + n_dev], ids[n_train + n_dev :]]
+    for (folder, scores_name, captions_name), split_ids in zip(names, parts, strict=True):
+        header = TRECVID_2021_HEADER if year == 2021 else TRECVID_2020_HEADER
+        score_rows: list[Sequence[object]] = [header]
+        caption_rows: list[Sequence[object]] = [["video_id", "video_url", "description"]]
+        for vid in split_ids:
+            z = float(rng.normal())
+            short = float(np.clip(0.86 + 0.06 * z + rng.normal(0, 0.03), 0.3, 1.0))
+            long = float(np.clip(0.72 + 0.08 * z + rng.normal(0, 0.12), 0.0, 1.0))
+            n_short, n_long = int(rng.integers(15, 40)), int(rng.integers(4, 15))
+            url = f"https://example.org/trecvid/vtt/{vid}.mp4"
+            if year == 2021:
+                raw = float(np.clip(short + rng.normal(0, 0.01), 0.0, 1.0))
+                alpha = round(float(rng.normal(-0.0005, 0.001)), 8)
+                score_rows.append([vid, url, n_short, n_long, round(raw, 6), round(long, 6), round(short, 6), alpha])
+            else:
+                score_rows.append([vid, url, n_short, n_long, round(short, 6), round(long, 6)])
+            for i in range(int(rng.integers(1, 5))):
+                caption = _caption(z, rng)
+                if i == 1 and rng.random() < 0.2:
+                    caption += ",\nthen the camera moves"  # quoted, with a comma and a line break
+                caption_rows.append([vid, url, caption])
+            write_video(root / folder / "videos" / f"{vid}.mp4", _clip_for(z, rng))
+        dev = folder == "dev_set"
+        if scores_name:
+            _write(root / folder / scores_name, _csv(score_rows, bom=dev, crlf=dev))
+        _write(root / folder / captions_name, _csv(caption_rows, bom=not dev))
+    return root
+
+
 # ---------------------------------------------------------------- VideoMem (MediaEval 2019 layout)
 
 
@@ -367,13 +440,19 @@ def write_videm(
 def write_sample(layout: str, root: str | Path, seed: int = 0, n: int | None = None) -> Path:
     """Write the sample release of `layout` under `root`; `n` sets the labelled videos (other splits scale).
 
-    memento10k: n train (default 160) + n/4 dev + n/4 test; videm: n dev (default 60) over n/5 channels +
-    n/3 test over 4 other channels; videomem: n dev (default 80) + n/4 test.
+    memento10k: n train (default 160) + n/4 dev + n/4 test; trecvid (2021 layout) and trecvid2020: n train
+    (default 60) + 11n/6 dev + 5n/6 test; videm: n dev (default 60) over n/5 channels + n/3 test over 4 other
+    channels; videomem: n dev (default 80) + n/4 test.
     """
     root = Path(root)
     if layout == "memento10k":
         n = 160 if n is None else n
         return write_memento10k(root, seed, n, max(1, n // 4), max(1, n // 4))
+    if layout in ("trecvid", "trecvid2020"):
+        n = 60 if n is None else n
+        return write_trecvid(
+            root, seed, 2020 if layout == "trecvid2020" else 2021, n, max(1, n * 11 // 6), max(1, n * 5 // 6)
+        )
     if layout == "videm":
         n = 60 if n is None else n
         return write_videm(root, seed, n, max(4, n // 3), dev_channels=max(2, min(14, n // 5)), test_channels=4)

@@ -50,6 +50,17 @@ def require_file(path: Path, root: Path | None, what: str) -> None:
         raise InputError(Problem(display(path, root), f"missing file ({what})"))
 
 
+def read_header(path: Path, delimiter: str = ",") -> list[str]:
+    """The column names on the first line of `path` (empty when it has none or is not readable text): for telling
+    one release layout from another before reading it."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            first = next(csv.reader(fh, delimiter=delimiter), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    return [c.strip() for c in first]
+
+
 def read_table(
     path: Path,
     required: Sequence[str],
@@ -71,7 +82,9 @@ def read_table(
     line = 1
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
+            # Physical lines are kept to look inside records that span several of them (see _swallowed_rows).
+            lines = list(fh)
+            reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
             if header:
                 first = next(reader, None)
                 if first is None or not any(cell.strip() for cell in first):
@@ -87,11 +100,15 @@ def read_table(
                     [Problem(name, f"missing column (the header has: {header_text})", line=1, field=c) for c in missing]
                 )
             records: list[Record] = []
+            swallowed = ProblemList()
             line = reader.line_num + 1
             for row in reader:
                 if row and any(cell.strip() for cell in row):
                     records.append(Record(line, dict(zip(names, row, strict=False))))
+                if quoting and reader.line_num > line:
+                    _swallowed_rows(swallowed, name, lines, line, reader.line_num, names, delimiter)
                 line = reader.line_num + 1
+            swallowed.raise_if_any()
     except UnicodeDecodeError as exc:
         raise InputError(Problem(name, f"not UTF-8 text (byte {exc.start} cannot be decoded)")) from exc
     except csv.Error as exc:
@@ -99,6 +116,40 @@ def read_table(
     if not records and header is False:
         raise InputError(Problem(name, "empty file"))
     return Table(path, names, records)
+
+
+def _swallowed_rows(
+    problems: ProblemList, name: str, lines: list[str], first: int, last: int, names: list[str], delimiter: str
+) -> None:
+    """Report a record on lines first..last whose quoted field swallowed lines that are rows of the file.
+
+    A caption may legitimately span lines inside quotes, so a multi-line record is not an error in itself. But a
+    stray double quote at the start of a field opens a quoted field that runs on, through whole rows, to the next
+    quote character (or to the end of the file), and those rows silently vanish into one caption. A line inside a
+    legitimate quoted field is text: the line that closes it holds an odd number of quote characters, and a line in
+    the middle rarely looks like a row. So a continuation line that, read on its own, has balanced quotes, exactly
+    the header's number of fields and a usable video id first is a swallowed row.
+    """
+    swallowed = []
+    for number in range(first + 1, last + 1):
+        text = lines[number - 1]
+        if text.count('"') % 2:
+            continue
+        try:
+            cells = next(csv.reader([text], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if len(cells) == len(names) and video_id_problem(cells[0].strip()) is None:
+            swallowed.append((number, cells[0].strip()))
+    if swallowed:
+        number, vid = swallowed[0]
+        problems.add(
+            name,
+            f"a quoted field opened on this line runs on over {len(swallowed)} line(s) that read as rows of their "
+            f"own (first: line {number}, {names[0]} {vid!r}): a stray double quote? Quote the whole field and "
+            'double every quote inside it ("")',
+            line=first,
+        )
 
 
 def _kind(delimiter: str) -> str:

@@ -218,7 +218,7 @@ class _Scorer:
         columns += [(p - gold) ** 2 for p in preds]
         self.moments = backend.asarray(np.stack(columns))  # (m, n): each row contiguous
 
-    def _twice_ranks(self, counts: Any, plan: _RankPlan, total: int) -> tuple[Any, Any, IntArray | None]:
+    def _twice_ranks(self, counts: Any, plan: _RankPlan, total: IntArray) -> tuple[Any, Any, IntArray | None]:
         """v = 2 * average rank - 1 = 2 * S_end - T at every sorted position (an integer), the counts in sorted
         order, and the tie term D = N^3 - sum T^3 when the variable has ties (None otherwise: it is then the same for
         every variable, T being each item's own count)."""
@@ -235,10 +235,12 @@ class _Scorer:
         v = 2 * end - group_total
         return v[:, plan.group_of], in_order, total**3 - be.rowdot(be.mul(group_total, group_total), group_total)
 
-    def score(self, counts: Any, total: int) -> dict[Metric, FloatArray]:
-        """Per metric, a (k, rows) array of the statistic on each count vector (row) of `counts`."""
+    def score(self, counts: Any, total: int | IntArray) -> dict[Metric, FloatArray]:
+        """Per metric, a (k, rows) array of the statistic on each count vector (row) of `counts`; `total` is the sum
+        of every row's counts, or one sum per row (a cluster resample draws a different number of videos)."""
         be = self.backend
         out: dict[Metric, FloatArray] = {}
+        total = np.asarray(total, dtype=np.int64)  # int64: N^3 must not overflow (N < 2 million)
         if "srcc" in self.metrics:
             v_gold, _, d_gold = self._twice_ranks(counts, self.gold_plan, total)
             if self.gold_plan.inverse is not None:  # back to item order (replicates() sorts by gold: no-op there)
@@ -258,7 +260,7 @@ class _Scorer:
                     rows.append(3.0 * cross.astype(np.float64) / np.sqrt(d_gold.astype(np.float64) * d_pred))
             out["srcc"] = np.clip(np.stack(rows), -1.0, 1.0)  # rounding can step past +-1 by an ulp
         if "plcc" in self.metrics or "mse" in self.metrics:
-            sums = be.weighted_sums(counts, self.moments) / total
+            sums = be.weighted_sums(counts, self.moments) / (total[:, None] if total.ndim else total)
             g1, g2 = sums[:, 0], sums[:, 1]
             if "plcc" in self.metrics:
                 plcc = []
@@ -332,16 +334,58 @@ def chunk_rows(n: int, device: str, max_chunk_bytes: int = DEFAULT_CHUNK_BYTES) 
 
 @dataclass(frozen=True)
 class Replicates:
-    """Statistics of k prediction vectors against one gold vector: estimates, bootstrap and jackknife values."""
+    """Statistics of k prediction vectors against one gold vector: estimates, bootstrap and jackknife values.
+
+    Clustered (`n_clusters` set), a resample draws whole clusters and the jackknife leaves one cluster out: its
+    values are (k, n_clusters), in the order of the cluster codes."""
 
     metrics: tuple[Metric, ...]
     estimate: dict[Metric, FloatArray]  # (k,)
     bootstrap: dict[Metric, FloatArray]  # (k, B); resample b is the same for all k (paired)
-    jackknife: dict[Metric, FloatArray] | None  # (k, n), in the caller's item order
+    jackknife: dict[Metric, FloatArray] | None  # (k, n), in the caller's item order; (k, G) clustered
     n: int
     n_resamples: int
     seed: int
     device: str
+    n_clusters: int | None = None
+
+
+@dataclass(frozen=True)
+class _Clusters:
+    """Cluster codes of the items (canonical order) and the size of each cluster."""
+
+    codes: npt.NDArray[np.intp]
+    sizes: IntArray
+
+    @classmethod
+    def of(cls, codes: npt.ArrayLike, n: int) -> _Clusters:
+        c = np.asarray(codes)
+        if c.shape != (n,) or not np.issubdtype(c.dtype, np.integer) or (n and c.min() < 0):
+            raise ValueError("clusters must be one non-negative integer code per video")
+        sizes = np.bincount(c, minlength=int(c.max()) + 1).astype(np.int64)
+        if np.any(sizes == 0):
+            raise ValueError("cluster codes must be 0..G-1 with every code used")
+        if len(sizes) < 2:
+            raise ValueError("a clustered bootstrap needs at least 2 clusters")
+        return cls(c.astype(np.intp), sizes)
+
+    @property
+    def g(self) -> int:
+        return len(self.sizes)
+
+    def counts(self, draws: npt.NDArray[np.unsignedinteger[Any]], dtype: Any) -> tuple[np.ndarray, IntArray]:
+        """(rows, G) drawn cluster indices -> (rows, n) video counts (each video counted as often as its cluster was
+        drawn) and the number of videos each resample holds."""
+        rows = draws.shape[0]
+        flat = draws.astype(np.intp) + np.arange(0, rows * self.g, self.g, dtype=np.intp)[:, None]
+        per_cluster = np.bincount(flat.ravel(), minlength=rows * self.g).reshape(rows, self.g)
+        return np.ascontiguousarray(per_cluster[:, self.codes], dtype=dtype), per_cluster @ self.sizes
+
+    def leave_out(self, start: int, stop: int, dtype: Any) -> tuple[np.ndarray, IntArray]:
+        """Counts of the jackknife resamples that drop clusters start..stop-1, one row each, and their totals."""
+        left = np.arange(start, stop)[:, None]
+        counts = (self.codes[None, :] != left).astype(dtype)
+        return counts, int(self.sizes.sum()) - self.sizes[start:stop]
 
 
 def count_statistics(
@@ -377,6 +421,7 @@ def replicates(
     max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
+    clusters: npt.ArrayLike | None = None,
 ) -> Replicates:
     """Point estimates, paired bootstrap replicates and (optionally) jackknife values for each prediction vector.
 
@@ -384,7 +429,12 @@ def replicates(
     put in a canonical order (gold value, then the caller's order) before drawing, so the same data and seed give
     the same resamples whatever the chunk size, thread count or device. `threads` (CPU only) defaults to
     `default_threads()`. `progress` gets the number of resamples (and jackknife
-    values) finished after each chunk; the total is n_resamples + n with the jackknife.
+    values) finished after each chunk; the total is n_resamples + n with the jackknife (n_resamples + G clustered).
+
+    `clusters` (one integer code 0..G-1 per video, in the caller's order) makes it a cluster bootstrap: a resample
+    draws G clusters with replacement and takes every video of each drawn cluster, so resamples differ in size; the
+    jackknife leaves out one cluster at a time (G values), which is what BCa's acceleration needs when the
+    clusters, not the videos, are the independent units. The draws depend on the seed and G only.
     """
     g = np.asarray(gold, dtype=np.float64)
     ps = [np.asarray(p, dtype=np.float64) for p in preds]
@@ -400,22 +450,34 @@ def replicates(
     canonical = np.argsort(g, kind="stable")
     g = g[canonical]
     ps = [p[canonical] for p in ps]
-    dev = resolve_device(device, work=n * (n_resamples + (n if jackknife else 0)) * len(ps))
-    backend = _Backend(dev, n)
+    if clusters is not None and np.shape(clusters) != (n,):
+        raise ValueError("clusters must be one non-negative integer code per video")
+    groups = None if clusters is None else _Clusters.of(np.asarray(clusters)[canonical], n)
+    units = n if groups is None else groups.g  # what a resample draws and the jackknife leaves out
+    dev = resolve_device(device, work=n * (n_resamples + (units if jackknife else 0)) * len(ps))
+    # A cluster resample can hold more videos than n (a big cluster drawn often): the integer types must fit it.
+    backend = _Backend(dev, n if groups is None else units * int(groups.sizes.max()))
     scorer = _Scorer(g, ps, metrics, backend)
     estimate = {m: v[:, 0] for m, v in scorer.score(backend.ones(n), n).items()}
     rows = chunk_rows(n, dev, max_chunk_bytes)
+    count_dtype = backend.int_dtype if backend.torch is None else np.int64
 
     parts: dict[Metric, list[FloatArray]] = {m: [] for m in scorer.metrics}
     workers = 1 if dev != "cpu" else (threads or default_threads())
 
     def resampled(draws: npt.NDArray[np.unsignedinteger[Any]]) -> dict[Metric, FloatArray]:
+        if groups is not None:
+            counts, totals = groups.counts(draws, count_dtype)
+            return scorer.score(backend.asarray(counts), totals)
         return scorer.score(backend.counts(draws, n), n)
 
     def left_out(span: tuple[int, int]) -> dict[Metric, FloatArray]:
+        if groups is not None:
+            counts, totals = groups.leave_out(span[0], span[1], count_dtype)
+            return scorer.score(backend.asarray(counts), totals)
         return scorer.score(backend.leave_one_out(span[0], span[1], n), n - 1)
 
-    chunks = _rechunk(_draw_blocks(n, n_resamples, seed), rows)
+    chunks = _rechunk(_draw_blocks(units, n_resamples, seed), rows)
     for draws, scored in _ordered_map(resampled, chunks, workers):
         for m, v in scored.items():
             parts[m].append(v)
@@ -426,7 +488,7 @@ def replicates(
     jack: dict[Metric, FloatArray] | None = None
     if jackknife:
         jparts: dict[Metric, list[FloatArray]] = {m: [] for m in scorer.metrics}
-        spans = [(start, min(n, start + rows)) for start in range(0, n, rows)]
+        spans = [(start, min(units, start + rows)) for start in range(0, units, rows)]
         for (start, stop), scored in _ordered_map(left_out, spans, workers):
             for m, v in scored.items():
                 jparts[m].append(v)
@@ -435,6 +497,9 @@ def replicates(
         jack = {}
         for m, pieces in jparts.items():
             values = np.concatenate(pieces, axis=1)
+            if groups is not None:
+                jack[m] = values  # one value per cluster code: no item order to restore
+                continue
             restored = np.empty_like(values)
             restored[:, canonical] = values  # back from the canonical order to the caller's
             jack[m] = restored
@@ -447,4 +512,5 @@ def replicates(
         n_resamples=n_resamples,
         seed=seed,
         device=dev,
+        n_clusters=None if groups is None else groups.g,
     )

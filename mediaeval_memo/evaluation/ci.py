@@ -1,7 +1,10 @@
 """Confidence intervals: bootstrap percentile, bootstrap BCa (jackknife acceleration) and Fisher z.
 
 `fisher_ci(r, n)` is the interval published tables use, `tanh(atanh(r) +- z / sqrt(n - 3))`; it lets a participant
-put a published correlation and its test-set size beside their own bootstrap interval. The bootstrap intervals
+put a published correlation and its test-set size beside their own bootstrap interval. Its variance, 1 / (n - 3), is
+that of Pearson's r under bivariate normality; Spearman's rho varies more, and the interval under-covers it (see
+benchmarks/coverage.py). `fisher_bw_ci(r, n)` uses Bonett and Wright's (2000) variance for Spearman,
+(1 + r^2 / 2) / (n - 3), as their own R package (statpsych, `ci.spear`) does. The bootstrap intervals
 follow Efron and Tibshirani (1993), sections 13.3 and 14.3, as `scipy.stats.bootstrap` does, with the same
 quantile convention (linear interpolation) and the same bias estimate (ties with the estimate count half).
 """
@@ -16,8 +19,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
-Method = Literal["percentile", "bca", "fisher"]
-METHODS: tuple[Method, ...] = ("percentile", "bca", "fisher")
+Method = Literal["percentile", "bca", "fisher", "fisher-bw"]
+METHODS: tuple[Method, ...] = ("percentile", "bca", "fisher", "fisher-bw")
+# Closed-form intervals: computed from the estimate and n alone (no resamples, no seed).
+CLOSED_FORM: tuple[Method, ...] = ("fisher", "fisher-bw")
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,8 @@ class Interval:
     dropped: int = 0
 
     def tag(self) -> str:
-        """The `ci:` part of a signature, e.g. `bca95`, `perc90`, `fisher97.5`."""
-        name = {"percentile": "perc", "bca": "bca", "fisher": "fisher"}[self.method]
+        """The `ci:` part of a signature, e.g. `bca95`, `perc90`, `fisher97.5`, `fisher-bw95`."""
+        name = {"percentile": "perc", "bca": "bca", "fisher": "fisher", "fisher-bw": "fisher-bw"}[self.method]
         return f"{name}{_percent(self.confidence)}"
 
 
@@ -91,7 +96,18 @@ def bca_ci(replicates: npt.ArrayLike, estimate: float, jackknife: npt.ArrayLike,
 
 
 def fisher_ci(r: float, n: int, confidence: float = 0.95) -> Interval:
-    """`tanh(atanh(r) +- z / sqrt(n - 3))`: the interval published tables give for a correlation on n items."""
+    """`tanh(atanh(r) +- z / sqrt(n - 3))`: the interval published tables give for a correlation on n items.
+
+    Right for Pearson's r under bivariate normality; for Spearman's rho it is too narrow (use `fisher_bw_ci`)."""
+    return _fisher(r, n, confidence, 1.0, "fisher")
+
+
+def fisher_bw_ci(r: float, n: int, confidence: float = 0.95) -> Interval:
+    """`tanh(atanh(r) +- z * sqrt((1 + r^2 / 2) / (n - 3)))`: Bonett and Wright's (2000) interval for Spearman's rho."""
+    return _fisher(r, n, confidence, 1.0 + r * r / 2.0, "fisher-bw")
+
+
+def _fisher(r: float, n: int, confidence: float, variance_factor: float, method: Method) -> Interval:
     _check_confidence(confidence)
     if n <= 3:
         raise ValueError(f"the Fisher interval needs n > 3, got n = {n}")
@@ -99,5 +115,5 @@ def fisher_ci(r: float, n: int, confidence: float = 0.95) -> Interval:
         raise ValueError(f"a correlation lies in [-1, 1], got {r}")
     z = float(ndtri(0.5 + confidence / 2.0))
     centre = math.atanh(r) if abs(r) < 1.0 else math.copysign(math.inf, r)
-    half = z / math.sqrt(n - 3)
-    return Interval(math.tanh(centre - half), math.tanh(centre + half), "fisher", confidence)
+    half = z * math.sqrt(variance_factor / (n - 3))
+    return Interval(math.tanh(centre - half), math.tanh(centre + half), method, confidence)

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.progress import Reporter
-from mediaeval_memo.evaluation.ci import Interval, bca_ci, percentile_ci
+from mediaeval_memo.evaluation.ci import CLOSED_FORM, Interval, bca_ci, percentile_ci
 from mediaeval_memo.evaluation.gold import Gold, Run
 from mediaeval_memo.evaluation.pipeline import Settings, interval_json, score_files, signature
 
@@ -41,12 +41,14 @@ class Comparison:
     seed: int
     srcc: dict[str, float]
     pairs: list[PairComparison] = field(default_factory=list)
+    clusters: int | None = None  # clusters resampled whole (None: videos)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "gold": self.gold.source,
             "n": self.n,
             "bootstrap": self.n_resamples,
+            "clusters": self.clusters,
             "seed": self.seed,
             "runs": [{"name": r.name, "path": str(r.path), "srcc": self.srcc[r.name]} for r in self.runs],
             "pairs": [
@@ -90,13 +92,14 @@ def paired_p_value(differences: npt.ArrayLike, observed: float) -> float:
 def compare_runs(
     paths: Sequence[str | Path], gold: Gold, settings: Settings | None = None, progress: Reporter | None = None
 ) -> Comparison:
-    """Paired bootstrap of the Spearman difference for every pair of runs, on one shared resample matrix;
-    with more than two runs the p-values are also Holm-adjusted over all pairs."""
+    """Paired bootstrap of the Spearman difference for every pair of runs, on one shared resample matrix (with
+    clusters: the same cluster draw for every run); with more than two runs the p-values are also Holm-adjusted
+    over all pairs."""
     settings = settings or Settings()
     method, confidence, seed, n_resamples = settings.method, settings.confidence, settings.seed, settings.n_resamples
     if len(paths) < 2:
         raise InputError(Problem("FILES", "compare needs at least two prediction files"))
-    if method == "fisher" or n_resamples < 1:
+    if method in CLOSED_FORM or n_resamples < 1:
         raise InputError(
             Problem(
                 "--method", "a paired comparison needs the bootstrap: use --method percentile or bca, --bootstrap N > 0"
@@ -118,7 +121,17 @@ def compare_runs(
             interval = percentile_ci(d_boot, confidence)
         p = paired_p_value(d_boot, diff)
         raw_p.append(p)
-        sig = signature("dsrcc", n, interval, seed, n_resamples, gold=gold.digest, a=runs[i].digest, b=runs[j].digest)
+        sig = signature(
+            "dsrcc",
+            n,
+            interval,
+            seed,
+            n_resamples,
+            clusters=scored.cluster_field,
+            gold=gold.digest,
+            a=runs[i].digest,
+            b=runs[j].digest,
+        )
         pairs.append(
             PairComparison(runs[i].name, runs[j].name, float(est[i]), float(est[j]), diff, interval, p, None, sig)
         )
@@ -136,4 +149,5 @@ def compare_runs(
         seed=seed,
         srcc={r.name: float(e) for r, e in zip(runs, est, strict=True)},
         pairs=pairs,
+        clusters=None if scored.clusters is None else scored.clusters.n_clusters,
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mediaeval_memo.core.errors import InputError, Problem
-from mediaeval_memo.core.io import atomic_path, atomic_write_text
+from mediaeval_memo.core.io import atomic_path, atomic_write_text, require_output_folder
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.evaluation.ci import Interval, Method
 from mediaeval_memo.evaluation.gold import Gold
@@ -25,7 +25,7 @@ from mediaeval_memo.evaluation.pipeline import Settings, score_files
 
 Format = Literal["md", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("md", "csv", "json")
-METHOD_LABELS = {"percentile": "percentile", "bca": "BCa", "fisher": "Fisher z"}
+METHOD_LABELS = {"percentile": "percentile", "bca": "BCa", "fisher": "Fisher z", "fisher-bw": "Fisher z, Bonett-Wright"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class Leaderboard:
     seed: int
     method: Method
     confidence: float
+    clusters: int | None = None  # clusters resampled whole (None: videos)
 
     def ci_label(self) -> str:
         iv = next((e.interval for e in self.entries if e.interval is not None), None)
@@ -74,7 +75,14 @@ def build_leaderboard(
         for rank, (srcc, run, iv, plcc, mse, sig) in enumerate(rows, start=1)
     ]
     return Leaderboard(
-        entries, gold, scored.n, settings.n_resamples, settings.seed, settings.method, settings.confidence
+        entries,
+        gold,
+        scored.n,
+        settings.n_resamples,
+        settings.seed,
+        settings.method,
+        settings.confidence,
+        None if scored.clusters is None else scored.clusters.n_clusters,
     )
 
 
@@ -109,7 +117,8 @@ def render_markdown(board: Leaderboard) -> str:
         ci = "" if e.interval is None else f"[{_f(e.interval.low)}, {_f(e.interval.high)}]"
         name = e.name.replace("|", "\\|")  # a pipe in a file name would end the cell
         lines.append(f"| {e.rank} | {name} | {_f(e.srcc)} | {ci} | {_f(e.plcc)} | {_f(e.mse, 5)} |")
-    lines += ["", f"Gold: {board.gold.source}, n = {board.n}. Signatures:", ""]
+    clustered = "" if board.clusters is None else f", resampled in {board.clusters} clusters"
+    lines += ["", f"Gold: {board.gold.source}, n = {board.n}{clustered}. Signatures:", ""]
     lines += [f"- {e.name}: `{e.signature}`" for e in board.entries]
     return "\n".join(lines) + "\n"
 
@@ -132,6 +141,7 @@ def render_json(board: Leaderboard) -> str:
         "gold": board.gold.source,
         "n": board.n,
         "bootstrap": board.n_resamples,
+        "clusters": board.clusters,
         "seed": board.seed,
         "method": board.method,
         "confidence": board.confidence,
@@ -152,10 +162,16 @@ def output_prefix(out: str | Path) -> Path:
     return out.with_suffix("") if out.suffix.lstrip(".") in (*FORMATS, "png") else out
 
 
+def check_output(out: str | Path) -> None:
+    """The folder of `out` can hold the files (checked before the bootstrap, not after it)."""
+    require_output_folder(output_prefix(out).parent, "a file prefix in a folder, e.g. leaderboards/dev")
+
+
 def write_leaderboard(
     board: Leaderboard, out: str | Path, formats: Sequence[Format] = ("md",), *, plot: bool = False, force: bool = True
 ) -> list[Path]:
     """Write the table in each format (and the forest plot) next to `out`; returns the paths written."""
+    check_output(out)
     prefix = output_prefix(out)
     targets = [prefix.with_name(f"{prefix.name}.{fmt}") for fmt in formats]
     if plot:
@@ -203,6 +219,8 @@ def forest_plot(board: Leaderboard, path: str | Path) -> Path:
     ax.set_ylim(-0.7, k - 0.3)
     ax.set_xlabel(f"Spearman's rank correlation, {board.ci_label()}")
     resampling = f"{board.n_resamples} bootstrap resamples, seed {board.seed}" if board.n_resamples else "no bootstrap"
+    if board.clusters is not None:
+        resampling += f", {board.clusters} clusters resampled whole"
     ax.set_title(f"n = {board.n} videos, {resampling}", fontsize=10)
     ax.grid(axis="x", color="#dddddd", linewidth=0.8)
     ax.set_axisbelow(True)

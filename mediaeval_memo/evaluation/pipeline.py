@@ -4,7 +4,7 @@ scored on one shared resample matrix (so differences are paired), and the interv
 A signature reads `srcc|n:1500|boot:10000|ci:bca95|seed:0|gold:<sha8>|pred:<sha8>|memo:<version>`: the metric, the
 number of videos, the resamples, the interval, the seed, digests of the gold labels and of the predictions actually
 scored, and the toolkit version. Fields that do not affect a number are left out (a Fisher interval has no `boot`
-or `seed`).
+or `seed`). A cluster bootstrap adds `clusters:<G>@<sha8>`: the number of clusters and a digest of the grouping.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from mediaeval_memo import __version__
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.evaluation.bootstrap import METRICS, Metric, Replicates, replicates
-from mediaeval_memo.evaluation.ci import Interval, Method, bca_ci, fisher_ci, percentile_ci
+from mediaeval_memo.evaluation.ci import CLOSED_FORM, Interval, Method, bca_ci, fisher_bw_ci, fisher_ci, percentile_ci
+from mediaeval_memo.evaluation.clusters import ClusterCodes, Clusters, match_clusters
 from mediaeval_memo.evaluation.gold import Gold, Run, check_gold_varies, load_run, run_names
 from mediaeval_memo.submission.profiles import Profile
 
@@ -29,8 +30,8 @@ CORRELATIONS: tuple[Metric, ...] = ("srcc", "plcc")
 
 @dataclass(frozen=True)
 class Settings:
-    """How the numbers are computed: resamples, seed, interval method and level, where the bootstrap runs, and the
-    run-file profile to read FILEs with (None: predictions CSVs)."""
+    """How the numbers are computed: resamples, seed, interval method and level, where the bootstrap runs, the
+    run-file profile to read FILEs with (None: predictions CSVs), and the clusters to resample whole (None: videos)."""
 
     n_resamples: int = 10_000
     seed: int = 0
@@ -38,6 +39,7 @@ class Settings:
     method: Method = "bca"
     device: str = "auto"
     profile: Profile | None = None
+    clusters: Clusters | None = None
 
 
 @dataclass(frozen=True)
@@ -48,16 +50,23 @@ class Scored:
     runs: list[Run]
     reps: Replicates
     settings: Settings
+    clusters: ClusterCodes | None = None
 
     @property
     def n(self) -> int:
         return len(self.gold.ids)
 
+    @property
+    def cluster_field(self) -> str | None:
+        return None if self.clusters is None else self.clusters.field()
+
     def value(self, metric: Metric, j: int) -> float:
         return float(self.reps.estimate[metric][j])
 
     def intervals(self, metric: Metric, j: int) -> dict[str, Interval]:
-        return metric_intervals(self.reps, metric, j, self.settings.confidence, self.n)
+        return metric_intervals(
+            self.reps, metric, j, self.settings.confidence, self.n, closed_form=self.clusters is None
+        )
 
     def headline(self, metric: Metric, j: int) -> Interval | None:
         return headline_interval(self.intervals(metric, j), self.settings.method)
@@ -65,7 +74,14 @@ class Scored:
     def signature(self, metric: Metric, j: int, interval: Interval | None) -> str:
         s = self.settings
         return signature(
-            metric, self.n, interval, s.seed, s.n_resamples, gold=self.gold.digest, pred=self.runs[j].digest
+            metric,
+            self.n,
+            interval,
+            s.seed,
+            s.n_resamples,
+            clusters=self.cluster_field,
+            gold=self.gold.digest,
+            pred=self.runs[j].digest,
         )
 
 
@@ -78,12 +94,14 @@ def score_files(
     progress: Reporter | None = None,
 ) -> Scored:
     """Check the settings and the gold, match every file to the gold ids, and bootstrap them together."""
-    check_method(settings.method, settings.n_resamples)
+    check_method(settings.method, settings.n_resamples, clustered=settings.clusters is not None)
     check_gold_varies(gold)
+    codes = None if settings.clusters is None else match_clusters(settings.clusters, gold.ids, gold.source)
     ps = [Path(p) for p in paths]
     runs = [load_run(p, gold, name, settings.profile) for p, name in zip(ps, run_names(ps), strict=True)]
     jackknife = settings.method == "bca"
-    total = settings.n_resamples + (len(gold.ids) if jackknife else 0)
+    units = len(gold.ids) if codes is None else codes.n_clusters
+    total = settings.n_resamples + (units if jackknife else 0)
     with (progress or Reporter.silent()).task("bootstrap", total=total) as task:
         reps = replicates(
             gold.values,
@@ -94,26 +112,44 @@ def score_files(
             jackknife=jackknife,
             device=settings.device,
             progress=task.advance,
+            clusters=None if codes is None else codes.codes,
         )
-    return Scored(gold, runs, reps, settings)
+    return Scored(gold, runs, reps, settings, codes)
 
 
-def signature(metric: str, n: int, interval: Interval | None, seed: int, n_resamples: int, **digests: str) -> str:
-    """`metric|n:N|boot:B|ci:bca95|seed:S|gold:<sha8>|pred:<sha8>|memo:<version>`; a Fisher interval has no
-    resamples or seed, so those fields are left out of its signature."""
+def signature(
+    metric: str,
+    n: int,
+    interval: Interval | None,
+    seed: int,
+    n_resamples: int,
+    *,
+    clusters: str | None = None,
+    **digests: str,
+) -> str:
+    """`metric|n:N|boot:B|ci:bca95|seed:S|clusters:G@<sha8>|gold:<sha8>|pred:<sha8>|memo:<version>`; a closed-form
+    (Fisher) interval has no resamples, seed or clusters, so those fields are left out of its signature."""
+    resampled = interval is not None and interval.method not in CLOSED_FORM
     parts = [metric, f"n:{n}"]
-    if interval is not None and interval.method != "fisher":
+    if resampled:
         parts.append(f"boot:{n_resamples}")
     if interval is not None:
         parts.append(f"ci:{interval.tag()}")
-        if interval.method != "fisher":
-            parts.append(f"seed:{seed}")
+    if resampled:
+        parts.append(f"seed:{seed}")
+        if clusters is not None:
+            parts.append(f"clusters:{clusters}")
     parts += [f"{k}:{v}" for k, v in digests.items()]
     parts.append(f"memo:{__version__}")
     return "|".join(parts)
 
 
-def metric_intervals(reps: Replicates, metric: Metric, j: int, confidence: float, n: int) -> dict[str, Interval]:
+def metric_intervals(
+    reps: Replicates, metric: Metric, j: int, confidence: float, n: int, *, closed_form: bool = True
+) -> dict[str, Interval]:
+    """Every interval of one run's metric: the bootstrap ones computed, and (`closed_form`, i.e. videos resampled
+    independently) the Fisher z intervals of the correlations. Bonett and Wright's variance is Spearman's; for
+    Pearson the plain Fisher interval is the one with the right variance (under normality)."""
     out: dict[str, Interval] = {}
     estimate = float(reps.estimate[metric][j])
     if reps.n_resamples > 0:
@@ -121,23 +157,38 @@ def metric_intervals(reps: Replicates, metric: Metric, j: int, confidence: float
         out["percentile"] = percentile_ci(boot, confidence)
         if reps.jackknife is not None:
             out["bca"] = bca_ci(boot, estimate, reps.jackknife[metric][j], confidence)
-    if metric in CORRELATIONS and math.isfinite(estimate):
+    if closed_form and metric in CORRELATIONS and math.isfinite(estimate):
         out["fisher"] = fisher_ci(estimate, n, confidence)
+        if metric == "srcc":
+            out["fisher-bw"] = fisher_bw_ci(estimate, n, confidence)
     return out
 
 
 def headline_interval(intervals: dict[str, Interval], method: Method) -> Interval | None:
-    # MSE has no Fisher interval: its headline falls back to the bootstrap percentile interval.
-    return intervals.get(method) or intervals.get("percentile")
+    # Pearson has no Bonett-Wright interval (its variance is the plain Fisher one) and MSE no closed form at all:
+    # their headlines fall back to the plain Fisher interval, then to the bootstrap percentile interval.
+    fallback = intervals.get("fisher") if method == "fisher-bw" else None
+    return intervals.get(method) or fallback or intervals.get("percentile")
 
 
-def check_method(method: Method, n_resamples: int) -> None:
-    if n_resamples == 0 and method != "fisher":
+def check_method(method: Method, n_resamples: int, *, clustered: bool = False) -> None:
+    if n_resamples == 0 and method not in CLOSED_FORM:
         raise InputError(
             Problem(
-                "--bootstrap", f"--method {method} needs bootstrap resamples; use --bootstrap N > 0 or --method fisher"
+                "--bootstrap",
+                f"--method {method} needs bootstrap resamples; use --bootstrap N > 0 or --method fisher-bw (or fisher)",
             )
         )
+    if clustered and method in CLOSED_FORM:
+        raise InputError(
+            Problem(
+                "--clusters",
+                f"--method {method} is a closed form that assumes independent videos; a cluster bootstrap needs "
+                "--method percentile or bca (and --bootstrap N > 0)",
+            )
+        )
+    if clustered and n_resamples == 0:
+        raise InputError(Problem("--clusters", "a cluster bootstrap needs --bootstrap N > 0"))
 
 
 def interval_json(iv: Interval) -> dict[str, Any]:

@@ -37,7 +37,8 @@ def _row(table: Table, *cells: str) -> None:
 def score_view(report: ScoreReport, file: str, confidence: float) -> list[RenderableType]:
     """One row per metric (value, headline interval and its method, Fisher interval), then each signature."""
     level = _level(confidence)
-    table = Table(title=Text(f"{file} against {report.gold.source}, n = {report.n}"))
+    clustered = "" if report.clusters is None else f", {report.clusters} clusters resampled whole"
+    table = Table(title=Text(f"{file} against {report.gold.source}, n = {report.n}{clustered}"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column(f"{level} CI")
@@ -51,7 +52,10 @@ def score_view(report: ScoreReport, file: str, confidence: float) -> list[Render
 
 def comparison_view(result: Comparison, method: str, confidence: float) -> list[RenderableType]:
     """One row per pair: both Spearmans, the difference, its interval, p (and Holm's p), then each signature."""
-    table = Table(title=Text(f"Paired comparison on {result.gold.source}, n = {result.n}, B = {result.n_resamples}"))
+    clustered = "" if result.clusters is None else f", {result.clusters} clusters resampled whole"
+    table = Table(
+        title=Text(f"Paired comparison on {result.gold.source}, n = {result.n}, B = {result.n_resamples}{clustered}")
+    )
     for name in ("A", "B"):
         table.add_column(name)
     for name in ("SRCC A", "SRCC B", "A - B"):
@@ -72,7 +76,8 @@ def comparison_view(result: Comparison, method: str, confidence: float) -> list[
 
 def leaderboard_view(board: Leaderboard) -> list[RenderableType]:
     """Runs ranked by Spearman with their intervals, Pearson and MSE."""
-    table = Table(title=Text(f"Leaderboard on {board.gold.source}, n = {board.n}"))
+    clustered = "" if board.clusters is None else f", {board.clusters} clusters resampled whole"
+    table = Table(title=Text(f"Leaderboard on {board.gold.source}, n = {board.n}{clustered}"))
     table.add_column("rank", justify="right")
     table.add_column("run")
     table.add_column("Spearman", justify="right")

@@ -30,6 +30,7 @@ class ScoreReport:
     n_resamples: int
     seed: int
     scores: dict[Metric, MetricScore]
+    clusters: int | None = None  # clusters resampled whole (None: videos)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class ScoreReport:
             "gold": self.gold.source,
             "n": self.n,
             "bootstrap": self.n_resamples,
+            "clusters": self.clusters,
             "seed": self.seed,
             "metrics": {m: _metric_json(s) for m, s in self.scores.items()},
         }
@@ -62,4 +64,5 @@ def score_run(
         headline = scored.headline(metric, 0)
         signature = scored.signature(metric, 0, headline)
         scores[metric] = MetricScore(metric, scored.value(metric, 0), headline, scored.intervals(metric, 0), signature)
-    return ScoreReport(scored.runs[0], gold, scored.n, settings.n_resamples, settings.seed, scores)
+    clusters = None if scored.clusters is None else scored.clusters.n_clusters
+    return ScoreReport(scored.runs[0], gold, scored.n, settings.n_resamples, settings.seed, scores, clusters)

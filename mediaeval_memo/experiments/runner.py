@@ -37,7 +37,13 @@ from scipy.stats import spearmanr
 from mediaeval_memo import __version__
 from mediaeval_memo.core.config import config_to_dict, resolve_config
 from mediaeval_memo.core.errors import InputError, Problem
-from mediaeval_memo.core.io import atomic_dir, atomic_write_text, sha256_file
+from mediaeval_memo.core.io import (
+    atomic_dir,
+    atomic_write_text,
+    require_output_file,
+    require_output_folder,
+    sha256_file,
+)
 from mediaeval_memo.core.predictions import read_predictions, write_predictions
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
@@ -222,6 +228,7 @@ def train(
     chosen = parse_folds(folds, dataset.folds.k) if dataset.folds is not None else []
     if folds not in ("none", "all") and dataset.folds is None:
         raise InputError(Problem(str(dataset.root), "the dataset has no folds.json; prepare it again"))
+    require_output_folder(out, "the folder the run is written to")
     _claim_out_dir(out, resolved_text, identity, resume, force)
     with progress.attach(out / LOG_FILE):
         progress.say(f"{variant.name} on {dataset.name} ({config.target}) into {out}")
@@ -362,6 +369,7 @@ def predict(
     model_dir: str | Path, data_dir: str | Path, split: str, out: str | Path, progress: Reporter | None = None
 ) -> Path:
     """Score a split of a prepared dataset with a trained model and write a predictions file."""
+    require_output_file(out, "the predictions file to write")  # before the model runs, not after
     dataset = PreparedDataset.load(data_dir)
     rows = dataset.split(split)
     if rows.empty:

@@ -3,6 +3,12 @@
 Ids and their order come from the prepared dataset's test split when one is given (from the predictions file
 otherwise); the name comes from the profile's template; the bytes are validated with the same validator
 participants run before they are written atomically. An existing file is replaced only with `force`.
+
+Scores outside the profile's range are refused unless the caller says what to do with them. `clip` ties every
+outside score at a bound, which changes the Spearman the run is judged on; `rescale="rank"` maps the scores to
+their average ranks, `(rank - 1/2) / n` inside the range (ties stay ties, the order is kept exactly) and
+`rescale="minmax"` maps them linearly onto the range (the spacing is kept too). Either way the Spearman between the
+raw scores and the scores as written is computed and reported, so a run's ranking is never changed unseen.
 """
 
 from __future__ import annotations
@@ -10,17 +16,23 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from scipy.stats import rankdata, spearmanr
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.core.io import atomic_write_bytes
+from mediaeval_memo.core.io import atomic_write_bytes, require_output_folder
 from mediaeval_memo.core.predictions import read_predictions
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.submission.profiles import Profile, Subtask
 from mediaeval_memo.submission.validator import validate_bytes
 
 SHOW = 5
+Rescale = Literal["rank", "minmax"]
+RESCALES: tuple[Rescale, ...] = ("rank", "minmax")
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,21 @@ class Packaged:
     profile: Profile
     subtask: Subtask
     warnings: list[str]
+    # Per score column: Spearman between the raw predictions and the scores as written (NaN when either is constant).
+    srcc_raw: dict[str, float] = field(default_factory=dict)
+    changed: dict[str, str] = field(default_factory=dict)  # per score column: how the scores were changed, if at all
+
+
+def rescaled(values: Sequence[float], how: Rescale, low: float, high: float) -> list[float]:
+    """Scores mapped into [low, high]: by average rank to `low + (high - low) * (rank - 1/2) / n`, strictly inside
+    the range, ties kept as ties; or linearly, min to `low` and max to `high` (all equal: the middle)."""
+    a = np.asarray(values, dtype=np.float64)
+    if how == "rank":
+        unit = (rankdata(a, method="average") - 0.5) / len(a)
+    else:
+        span = float(a.max() - a.min())
+        unit = (a - a.min()) / span if span > 0 else np.full(len(a), 0.5)
+    return [float(x) for x in low + (high - low) * unit]
 
 
 def assign_predictions(specs: Sequence[str], subtask: Subtask) -> dict[str, Path]:
@@ -74,8 +101,14 @@ def package_run(
     tag: str | None = None,
     force: bool = False,
     clip: bool = False,
+    rescale: Rescale | None = None,
 ) -> Packaged:
     """Write one run file; every way the inputs fall short is an InputError, and nothing is half-written."""
+    if clip and rescale is not None:
+        raise InputError(Problem("--clip", "give --clip or --rescale, not both", field="--rescale", value=rescale))
+    if rescale is not None and rescale not in RESCALES:
+        raise InputError(Problem("--rescale", f"not one of {', '.join(RESCALES)}", field="--rescale", value=rescale))
+    require_output_folder(out_dir, "the folder the run file is written into")
     sub = profile.subtask(subtask)
     problems = ProblemList()
     if not re.fullmatch(profile.team_pattern, team):
@@ -106,6 +139,8 @@ def package_run(
         id_source = str(files[next(iter(tables))])
     wanted = set(ids)
     scores: dict[str, dict[str, float]] = {}
+    raw: dict[str, dict[str, float]] = {}
+    changed: dict[str, str] = {}
     warnings: list[str] = []
     low, high = profile.score_range
     id_rule = re.compile(profile.id_pattern)
@@ -122,17 +157,26 @@ def package_run(
             problems.add(
                 path, f"{len(extra)} predicted videos are not in {id_source} (first: {', '.join(extra[:SHOW])})"
             )
+        raw[column] = values
         outside = [(line, v, s) for line, (v, s) in enumerate(values.items(), start=2) if not low <= s <= high]
-        if outside and not clip:
+        if rescale is not None:
+            if not (missing or extra):  # the ranks are over exactly the videos of the run
+                mapped = rescaled([values[v] for v in ids], rescale, low, high)
+                values = dict(zip(ids, mapped, strict=True))
+                changed[column] = f"rescaled by {rescale} into [{low:g}, {high:g}]"
+        elif outside and not clip:
             line, vid, value = outside[0]
             problems.add(
                 path,
                 f"{len(outside)} scores outside the profile's range [{low:g}, {high:g}] "
-                f"(first: {vid} = {value:g} on line {line}); rescale them or pass --clip",
+                f"(first: {vid} = {value:g} on line {line}); pass --rescale rank (keeps the ranking, ties as ties) "
+                "or --rescale minmax (keeps the spacing too), or --clip (ties them at the bounds: changes the "
+                "Spearman)",
             )
         elif outside:
             warnings.append(f"{path}: clipped {len(outside)} scores into [{low:g}, {high:g}]")
             values = {v: min(high, max(low, s)) for v, s in values.items()}
+            changed[column] = f"{len(outside)} clipped into [{low:g}, {high:g}]"
         scores[column] = values
     bad_ids = [v for v in ids if not id_rule.fullmatch(v)]
     if bad_ids:
@@ -147,8 +191,29 @@ def package_run(
     check = validate_bytes(str(target), body, profile, ids)
     if not check.ok:  # the writer and the validator disagree: a bug or a profile that contradicts itself
         raise InputError(check.problems)
+    # Against the numbers as written (the float format can round), not as computed.
+    srcc_raw = {}
+    for column, values in scores.items():
+        written = [float(profile.float_format % values[v]) for v in ids]
+        srcc_raw[column] = raw_spearman([raw[column][v] for v in ids], written)
     atomic_write_bytes(target, body)
-    return Packaged(path=target, rows=len(ids), profile=profile, subtask=sub, warnings=warnings)
+    return Packaged(
+        path=target,
+        rows=len(ids),
+        profile=profile,
+        subtask=sub,
+        warnings=warnings,
+        srcc_raw=srcc_raw,
+        changed=changed,
+    )
+
+
+def raw_spearman(raw: Sequence[float], packaged: Sequence[float]) -> float:
+    """Spearman between the raw and the packaged scores; NaN when either is constant (or there are < 2 videos)."""
+    a, b = np.asarray(raw, dtype=np.float64), np.asarray(packaged, dtype=np.float64)
+    if len(a) < 2 or np.all(a == a[0]) or np.all(b == b[0]):
+        return math.nan
+    return float(spearmanr(a, b).statistic)
 
 
 def render(profile: Profile, subtask: Subtask, ids: Sequence[str], scores: dict[str, dict[str, float]]) -> bytes:

@@ -246,7 +246,8 @@ def test_strict_without_media_fails(tmp_path: Path) -> None:
     code, output = run_prepare(root, tmp_path / "out", "--strict")
     assert code == 1
     assert [line for line in output.splitlines() if line.startswith("error:")] == [
-        f"error: {root}: --frames: --strict: no media in the release (pass --media DIR for Memento10k/VideoMem videos)"
+        f"error: {root}: --frames: --strict: no media in the release (pass --media DIR for "
+        "Memento10k/TRECVid/VideoMem videos)"
     ]
     assert not (tmp_path / "out").exists()
 
@@ -291,3 +292,64 @@ def test_not_utf8_and_unreadable_csv(tmp_path: Path) -> None:
         "error: training_set/train_text_descriptions.csv:8: not a readable CSV file: field larger than field limit "
         "(131072)\n",
     )
+
+
+def test_stray_quote_swallowing_rows_is_reported(tmp_path: Path) -> None:
+    """A stray quote at the start of a caption opens a quoted field that runs through the following rows; the
+    reader used to take them as one caption and prepare one video short per swallowed row, silently."""
+    root = write_release(tmp_path / "r", test=("9", "10", "11", "12"))
+    test = root / "test_set" / "test_text_descriptions.csv"
+    lines = test.read_text().splitlines(keepends=True)
+    lines[1] = '9,"a stray quote,b,c,d,e\n'  # the quote closes at the quoted caption of video 10's row
+    test.write_text("".join(lines))
+    code, output = run_prepare(root, tmp_path / "out")
+    assert code == 1
+    assert output == (
+        "error: test_set/test_text_descriptions.csv:2: a quoted field opened on this line runs on over 1 line(s) that "
+        "read as rows of their own (first: line 3, video_id '10'): a stray double quote? Quote the whole field and "
+        'double every quote inside it ("")\n'
+    )
+    assert not (tmp_path / "out").exists()
+    # The same quote in the last row swallows nothing but text: the field runs to the end of the file, one row.
+    lines[1:] = [lines[2], lines[3], '12,"a stray quote at the end,b,c,d,e\n']
+    test.write_text("".join(lines))
+    code, output = run_prepare(root, tmp_path / "out")
+    assert code == 0, output
+
+
+def test_captions_spanning_lines_are_not_rows(tmp_path: Path) -> None:
+    """Real captions span lines inside quotes, with commas on the continuation lines: none of that is an error."""
+    root = write_release(tmp_path / "r")
+    captions = root / "training_set" / "train_text_descriptions.csv"
+    text = captions.read_text().replace(
+        "2,a dog barks,", '2,"a dog barks\n and then, at last,\n4,a,b,c,d,e\nthe end",'
+    )  # the middle line looks like a row but sits between two text lines of one quoted caption
+    captions.write_text(text.replace("3,a dog barks,", '3,"two\n\nparagraphs, quoted ""twice""",'))
+    code, output = run_prepare(root, tmp_path / "out")
+    assert code == 1  # the middle line is indistinguishable from a swallowed row, and is reported as one
+    assert output.startswith("error: training_set/train_text_descriptions.csv:3: a quoted field opened on this line")
+    captions.write_text(text.replace("4,a,b,c,d,e\n", "").replace("3,a dog barks,", '3,"two\n\nparagraphs",'))
+    code, output = run_prepare(root, tmp_path / "out")
+    assert code == 0, output
+    items = PreparedDataset.load(tmp_path / "out").items.set_index("video_id")
+    assert items.loc["2", "captions"][0] == "a dog barks\n and then, at last,\nthe end"
+    assert items.loc["3", "captions"][0] == "two\n\nparagraphs"
+
+
+def test_stray_quote_in_the_real_test_captions(memento10k_root: Path, tmp_path: Path) -> None:
+    """The probe's case on the real release: one stray quote in a test row is reported with its line, and the
+    untouched release prepares every row of each file (7000 and 1500: quoted captions spanning lines included)."""
+    import shutil
+
+    root = tmp_path / "m10k"
+    shutil.copytree(memento10k_root, root)
+    test = root / "test_set" / "test_text_descriptions.csv"
+    test.chmod(0o644)
+    lines = test.read_text(encoding="utf-8").splitlines(keepends=True)
+    vid, rest = lines[100].split(",", 1)
+    lines[100] = f'{vid},"{rest}'
+    test.write_text("".join(lines), encoding="utf-8")
+    code, output = run_prepare(root, tmp_path / "out")
+    assert code == 1
+    assert output.startswith("error: test_set/test_text_descriptions.csv:101: a quoted field opened on this line")
+    assert not (tmp_path / "out").exists()

@@ -52,7 +52,7 @@ def test_2018_names_without_videos(tmp_path: Path) -> None:
     assert ds.split("test")["captions"].iloc[0] == ["dog runs"]
     assert ds.items.loc[ds.items["video_id"] == "video6.webm", "captions"].item() == ['"quoted" sign']
     assert ds.manifest["frames"] == {
-        "skipped": "no media in the release (pass --media DIR for Memento10k/VideoMem videos)"
+        "skipped": "no media in the release (pass --media DIR for Memento10k/TRECVid/VideoMem videos)"
     }
 
 

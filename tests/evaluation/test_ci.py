@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
-from mediaeval_memo.evaluation.ci import Interval, bca_acceleration, bca_ci, fisher_ci, percentile_ci
+from mediaeval_memo.evaluation.ci import Interval, bca_acceleration, bca_ci, fisher_bw_ci, fisher_ci, percentile_ci
 from mediaeval_memo.evaluation.compare import holm, paired_p_value
 
 
@@ -21,6 +22,29 @@ def test_fisher_matches_the_closed_form() -> None:
     half90 = 1.6448536269514722 / math.sqrt(47)
     assert ninety.low == pytest.approx(math.tanh(math.atanh(-0.2) - half90), abs=1e-12)
     assert fisher_ci(1.0, 10).low == 1.0
+
+
+def test_fisher_bw_golden_value_from_bonett_s_own_package() -> None:
+    """The example of `ci.spear` in statpsych (Bonett's R package, which implements Bonett and Wright 2000):
+    estimate 0.8699639, limits 0.5840951 and 0.9638297 at 95%."""
+    y = [21, 4, 9, 12, 35, 18, 10, 22, 24, 1, 6, 8, 13, 16, 19]
+    x = [67, 28, 30, 28, 52, 40, 25, 37, 44, 10, 14, 20, 28, 40, 51]
+    r = float(spearmanr(y, x).statistic)
+    assert r == pytest.approx(0.8699639, abs=5e-8)
+    iv = fisher_bw_ci(r, len(y))
+    assert (iv.low, iv.high) == pytest.approx((0.5840951, 0.9638297), abs=5e-8)
+    assert iv.method == "fisher-bw" and iv.tag() == "fisher-bw95"
+
+
+def test_fisher_bw_is_the_fisher_interval_widened_by_bonett_and_wright() -> None:
+    for r, n in ((0.744, 1500), (0.2, 85), (-0.5, 300)):
+        plain, bw = fisher_ci(r, n), fisher_bw_ci(r, n)
+        factor = math.sqrt(1 + r * r / 2)
+        for a, b in ((plain.low, bw.low), (plain.high, bw.high)):
+            assert math.atanh(b) - math.atanh(r) == pytest.approx(factor * (math.atanh(a) - math.atanh(r)), abs=1e-12)
+    assert fisher_bw_ci(0.0, 50).high == pytest.approx(fisher_ci(0.0, 50).high, abs=1e-15)  # r = 0: no widening
+    with pytest.raises(ValueError, match="n > 3"):
+        fisher_bw_ci(0.5, 3)
 
 
 def test_fisher_refuses_what_it_cannot_do() -> None:

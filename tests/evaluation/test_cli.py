@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mediaeval_memo.cli import cli
-from mediaeval_memo.evaluation.ci import fisher_ci
+from mediaeval_memo.evaluation.ci import fisher_bw_ci, fisher_ci
 from mediaeval_memo.evaluation.gold import content_digest, load_gold
 
 N = 120
@@ -77,7 +77,8 @@ def test_score_json_is_reproducible_and_consistent(files: dict[str, Path]) -> No
     assert srcc["ci"]["method"] == "bca" and srcc["ci"]["low"] < srcc["value"] < srcc["ci"]["high"]
     fisher = fisher_ci(srcc["value"], N)
     assert srcc["intervals"]["fisher"]["low"] == pytest.approx(fisher.low)
-    assert set(srcc["intervals"]) == {"percentile", "bca", "fisher"}
+    assert set(srcc["intervals"]) == {"percentile", "bca", "fisher", "fisher-bw"}
+    assert data["metrics"]["plcc"]["intervals"].keys() == {"percentile", "bca", "fisher"}
     assert data["metrics"]["mse"]["intervals"].keys() == {"percentile", "bca"}
     gold = load_gold(files["gold"])
     assert f"gold:{gold.digest}|" in srcc["signature"]
@@ -89,6 +90,50 @@ def test_score_fisher_without_bootstrap(files: dict[str, Path]) -> None:
     data = json.loads(result.output)
     assert data["metrics"]["srcc"]["signature"].startswith("srcc|n:120|ci:fisher95|gold:")
     assert data["metrics"]["mse"]["ci"] is None
+
+
+def test_score_fisher_bw(files: dict[str, Path]) -> None:
+    result = _invoke(
+        "score", files["run2"], "--gold", files["gold"], "--bootstrap", 0, "--method", "fisher-bw", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    srcc, plcc = data["metrics"]["srcc"], data["metrics"]["plcc"]
+    bw = fisher_bw_ci(srcc["value"], N)
+    assert srcc["ci"]["method"] == "fisher-bw" and srcc["ci"]["low"] == pytest.approx(bw.low, abs=1e-15)
+    assert srcc["signature"].startswith("srcc|n:120|ci:fisher-bw95|gold:")
+    # Pearson's closed form is the plain Fisher interval: Bonett and Wright's variance is Spearman's
+    assert plcc["ci"]["method"] == "fisher" and plcc["signature"].startswith("plcc|n:120|ci:fisher95|gold:")
+    assert data["metrics"]["mse"]["ci"] is None
+    table = _invoke("score", files["run2"], "--gold", files["gold"], "--bootstrap", 0, "--method", "fisher-bw")
+    assert table.exit_code == 0 and "fisher-bw" in table.output
+    board = _invoke(
+        "leaderboard",
+        files["run1"],
+        files["run2"],
+        "--gold",
+        files["gold"],
+        "--bootstrap",
+        0,
+        "--method",
+        "fisher-bw",
+        "--out",
+        files["gold"].parent / "lb",
+        "--format",
+        "json",
+    )
+    assert board.exit_code == 0, board.output
+    runs = json.loads((files["gold"].parent / "lb.json").read_text())["runs"]
+    assert [r["signature"].split("|")[2] for r in runs] == ["ci:fisher-bw95", "ci:fisher-bw95"]
+    assert "95% CI (Fisher z, Bonett-Wright)" in (board.output)
+    refused = _invoke("compare", files["run1"], files["run2"], "--gold", files["gold"], "--method", "fisher-bw")
+    assert refused.exit_code == 1 and "a paired comparison needs the bootstrap" in refused.output
+
+
+def test_help_says_fisher_under_covers_for_spearman() -> None:
+    for command in ("score", "compare", "leaderboard"):
+        text = " ".join(_invoke(command, "--help").output.split())
+        assert "fisher-bw" in text and "it under-covers for Spearman" in text, command
 
 
 def test_score_against_a_prepared_dataset(tmp_path: Path, files: dict[str, Path]) -> None:
@@ -162,7 +207,8 @@ def test_score_error_paths(tmp_path: Path, files: dict[str, Path]) -> None:
 
     out = _error(_invoke("score", files["run1"], "--gold", gold, "--bootstrap", 0))
     assert (
-        out == "error: --bootstrap: --method bca needs bootstrap resamples; use --bootstrap N > 0 or --method fisher\n"
+        out == "error: --bootstrap: --method bca needs bootstrap resamples; use --bootstrap N > 0 "
+        "or --method fisher-bw (or fisher)\n"
     )
 
     flat = tmp_path / "flat.csv"

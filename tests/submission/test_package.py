@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
+from scipy import stats
 
 from mediaeval_memo.cli import cli
 from tests.conftest import REPO
@@ -193,13 +194,18 @@ def test_package_error_paths(tmp_path: Path) -> None:
     out = _error(
         _invoke("package", "--predictions", high, "--team", "A", "--subtask", "1", "--run", 2, "--out", tmp_path)
     )
-    assert out.startswith(f"error: {high}: ") and out.rstrip().endswith("rescale them or pass --clip")
+    assert out.startswith(f"error: {high}: ") and out.rstrip().endswith(
+        "pass --rescale rank (keeps the ranking, ties as ties) or --rescale minmax (keeps the spacing too), or --clip "
+        "(ties them at the bounds: changes the Spearman)"
+    )
     assert "scores outside the profile's range [0, 1] (first: vid" in out
     assert not (tmp_path / "me25mem_A_subtask1_run2.csv").exists()
     clipped = _invoke(
         "package", "--predictions", high, "--team", "A", "--subtask", "1", "--run", 2, "--out", tmp_path, "--clip"
     )
     assert clipped.exit_code == 0 and f"warning: {high}: clipped" in clipped.output
+    srcc = float(clipped.output.split("Spearman between the raw and the packaged scores: ")[1].split()[0])
+    assert srcc < 1.0  # clipping ties the outside scores: the ranking the run is judged on changed
 
     data = _dataset(tmp_path / "ds", [*IDS[:20], "vidX"])
     out = _error(_invoke(*base, "--team", "A", "--subtask", "1", "--run", 3, "--data", data))
@@ -222,3 +228,76 @@ def test_package_tag_and_predictions_errors(tmp_path: Path) -> None:
     assert out == f"error: --predictions: '{pred}': a second predictions file for column 'score'\n"
     missing = tmp_path / "missing.csv"
     assert _error(_invoke(*base, "--predictions", missing, "--subtask", "1")) == f"error: {missing}: file not found\n"
+
+
+def _run_scores(path: Path) -> pd.Series:
+    return pd.read_csv(path, dtype={"video_id": str}).set_index("video_id").iloc[:, 0]
+
+
+@pytest.mark.parametrize("how", ["rank", "minmax"])
+def test_rescale_keeps_the_ranking(tmp_path: Path, how: str) -> None:
+    """Raw scores far outside [0, 1], with ties: the rescaled run file has Spearman 1 to the raw scores."""
+    rng = np.random.default_rng(3)
+    raw = np.round(rng.normal(50, 30, size=len(IDS)), 0)  # outside [0, 1], and tied (rounded to integers)
+    raw[:4] = raw[4]  # a tie group of five
+    pred = tmp_path / "raw.csv"
+    pd.DataFrame({"video_id": IDS, "score": raw}).to_csv(pred, index=False)
+    out = tmp_path / "out"
+    args = ("package", "--predictions", pred, "--team", "A", "--subtask", "1", "--run", 1, "--out", out)
+    result = _invoke(*args, "--rescale", how)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"scores score: rescaled by {how} into [0, 1]; Spearman between the raw and the packaged scores: 1.000000"
+        in result.output
+    )
+    written = _run_scores(out / "me25mem_A_subtask1_run1.csv").reindex(IDS).to_numpy()
+    assert stats.spearmanr(raw, written).statistic == pytest.approx(1.0, abs=1e-12)
+    assert len(np.unique(written)) == len(np.unique(raw))  # ties stay ties, and no new ones
+    if how == "rank":
+        expected = (stats.rankdata(raw) - 0.5) / len(raw)  # average ranks: strictly inside (0, 1)
+        np.testing.assert_allclose(written, expected, rtol=0, atol=1e-10)
+        assert written.min() > 0 and written.max() < 1
+    else:
+        assert (written.min(), written.max()) == (0.0, 1.0)
+        assert stats.pearsonr(raw, written).statistic == pytest.approx(1.0, abs=1e-9)  # the spacing is kept
+    check = _invoke("validate", out / "me25mem_A_subtask1_run1.csv", "--ids", _ids_file(tmp_path))
+    assert check.exit_code == 0, check.output
+
+
+def _ids_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ids.txt"
+    path.write_text("\n".join(IDS) + "\n")
+    return path
+
+
+def test_rescale_and_clip_together_are_refused(tmp_path: Path) -> None:
+    pred = _predictions(tmp_path / "p.csv", scale=3.0)
+    args = ("package", "--predictions", pred, "--team", "A", "--subtask", "1", "--run", 1, "--out", tmp_path / "o")
+    assert _error(_invoke(*args, "--rescale", "rank", "--clip")) == (
+        "error: --clip: --rescale 'rank': give --clip or --rescale, not both\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_in_range_scores_print_spearman_one(tmp_path: Path) -> None:
+    pred = _predictions(tmp_path / "p.csv")
+    result = _invoke("package", "--predictions", pred, "--team", "A", "--subtask", "1", "--run", 1, "--out", tmp_path)
+    assert "scores score: unchanged; Spearman between the raw and the packaged scores: 1.000000" in result.output
+
+
+def test_out_that_is_a_file_is_one_line_exit_1(tmp_path: Path) -> None:
+    pred = _predictions(tmp_path / "p.csv")
+    blocker = tmp_path / "submissions"
+    blocker.write_text("not a folder")
+    base = ("package", "--predictions", pred, "--team", "A", "--subtask", "1", "--run", 1, "--out")
+    assert _error(_invoke(*base, blocker)) == (
+        f"error: {blocker}: --out: is a file; --out names the folder the run file is written into\n"
+    )
+    nested = blocker / "2025"
+    assert _error(_invoke(*base, nested)) == (
+        f"error: {nested}: --out: lies under a file ({blocker}); --out names the folder the run file is written into\n"
+    )
+    assert blocker.read_text() == "not a folder" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "p.csv",
+        "submissions",
+    ]
