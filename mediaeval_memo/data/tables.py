@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.core.ids import UniqueIds
+from mediaeval_memo.core.ids import UniqueIds, video_id_problem
 
 
 @dataclass(frozen=True)
