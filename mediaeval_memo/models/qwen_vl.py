@@ -1,9 +1,10 @@
 """Qwen-VL models: loading by hub name, local path or built-in name, and frames laid out as their processors do.
 
 The one place that knows the Qwen2-VL, Qwen2.5-VL and Qwen3-VL families: `load_backbone` returns the model, its
-tokenizer and how its vision tower wants frames (`VisionPreprocessing`, read from the checkpoint's
-preprocessor_config.json); `patchify` turns PIL frames into the tower's patch layout without torchvision.
-Built-in names (`tiny-random-*`, `random-qwen2.5-vl-7b`) come from `tiny_qwen` and download nothing.
+tokenizer (with the checkpoint's chat template; Thinking checkpoints are refused, see `models.chat`) and how its
+vision tower wants frames (`VisionPreprocessing`, read from the checkpoint's preprocessor_config.json); `patchify`
+turns PIL frames into the tower's patch layout without torchvision. Built-in names (`tiny-random-*`,
+`random-qwen2.5-vl-7b`) come from `tiny_qwen` and download nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mediaeval_memo.models.chat import ensure_chat_template, refuse_thinking
 from mediaeval_memo.models.quantization import fix_bitsandbytes_cpu, quantization_config, quantize_in_place
 
 
@@ -87,7 +89,7 @@ def load_backbone(
         hf_logging.disable_progress_bar()  # the save-and-reload of a tiny model is not worth two progress bars
         if quantization == "4bit":  # bitsandbytes quantizes at load time, so go through a saved folder
             model = AutoModelForImageTextToText.from_pretrained(_saved_tiny(name), **kwargs)
-            tokenizer = tiny_qwen.tiny_tokenizer()
+            tokenizer = tiny_qwen.tiny_tokenizer(name)
         else:
             model, tokenizer = tiny_qwen.build_tiny(name, dtype=dtype)
         prep = tiny_qwen.tiny_preprocessing(name)
@@ -99,8 +101,11 @@ def load_backbone(
     else:
         if trust_remote_code:
             kwargs["trust_remote_code"] = True
-        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
+        # The tokenizer first: a checkpoint without a usable chat template fails before gigabytes of weights load.
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+        ensure_chat_template(tokenizer, name)
+        refuse_thinking(tokenizer, name)
+        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
         prep = _preprocessing_from_hub(name, model.config)
     if quantization != "4bit":
         model.to(device)
