@@ -104,13 +104,16 @@ def test_patchify_matches_the_qwen_layout() -> None:
 
     prep = tiny_preprocessing("tiny-random-qwen2.5-vl")
     frames = [Image.new("RGB", (80, 60), (255, 0, 0)) for _ in range(3)]
-    pixels, grid = patchify(frames, 56, prep, as_video=False)
+    pixels, grid = patchify(frames, 56, prep, as_video=False, resize="square")
     assert grid.tolist() == [[1, 4, 4]] * 3 and pixels.shape == (48, 3 * 2 * 14 * 14)
     assert tokens_per_grid(grid, 2) == [4, 4, 4]
-    pixels, grid = patchify(frames, 56, prep, as_video=True)  # 3 frames pad to 2 temporal patches
+    pixels, grid = patchify(frames, 56, prep, as_video=True, resize="square")  # 3 frames pad to 2 temporal patches
     assert grid.tolist() == [[2, 4, 4]] and pixels.shape == (32, 3 * 2 * 14 * 14)
     # red normalised with CLIP statistics, in every patch's red channel
     assert torch.allclose(pixels[0, 0], torch.tensor((1 - 0.48145466) / 0.26862954))
+    # native (the default): 4:3 kept as well as a 56^2 budget allows, 56x28 (2 tokens), not squashed to 56x56
+    pixels, grid = patchify(frames, 56, prep, as_video=False)
+    assert grid.tolist() == [[1, 2, 4]] * 3 and tokens_per_grid(grid, 2) == [2, 2, 2]
 
 
 def test_4bit_on_cpu_keeps_the_tower_and_gives_lora_gradients() -> None:
