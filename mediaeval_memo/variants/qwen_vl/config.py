@@ -38,7 +38,13 @@ class QwenVLConfig(LoraConfig, VariantConfig):
     prompt: str = field(
         default="", metadata={"help": "Prompt template file with {frames} and {captions}; empty: the paper's."}
     )
-    max_new_tokens: int = field(default=4, metadata={"help": "Answer tokens decoded by the generate head."})
+    max_new_tokens: int = field(
+        default=32,
+        metadata={
+            "help": "Answer tokens the generate head decodes at most: room for a sentence. An answer cut off by the "
+            "limit before a complete number is invalid (truncated)."
+        },
+    )
     eval_batch_size: int = field(default=8, metadata={"help": "Videos per forward pass when predicting."})
     cache_dir: str = field(
         default="", metadata={"help": "Visual-token cache folder; empty: <data>/cache/visual_tokens."}

@@ -19,7 +19,7 @@ from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.training.checkpoint import load_trainable, save_trainable
 from mediaeval_memo.variants.base import Model
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime, Scorer
+from mediaeval_memo.variants.qwen_vl.runtime import AnswerStats, QwenVLRuntime, Scorer
 
 META_FILE = "qwen_vl.json"
 WEIGHTS_FILE = "trainable.safetensors"
@@ -40,13 +40,17 @@ class QwenVLModel(Model):
         self.trained = trained
         self.history = history or []
         self.fit_report = fit_report or {}
-        self.invalid_rate: float | None = None
+        self.answers: AnswerStats | None = None  # how the last prediction's answers read (generate head)
+
+    @property
+    def invalid_rate(self) -> float | None:
+        return None if self.answers is None else self.answers.rate
 
     def predict(
         self, dataset: PreparedDataset, split: str | Sequence[str], progress: Reporter | None = None
     ) -> pd.Series:
         ids = dataset.split(split)["video_id"].tolist() if isinstance(split, str) else list(split)
-        scores, self.invalid_rate = self.runtime.predict(dataset, ids, progress or Reporter.silent())
+        scores, self.answers = self.runtime.predict(dataset, ids, progress or Reporter.silent())
         return scores
 
     def report(self) -> dict[str, Any]:

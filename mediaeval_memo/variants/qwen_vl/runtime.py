@@ -4,8 +4,9 @@ and predictions."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,13 @@ from mediaeval_memo.variants.qwen_vl.forward import (
     greedy_answers,
     language_hidden,
 )
-from mediaeval_memo.variants.qwen_vl.prompt import load_template, parse_answer, score_to_label, select_frames
+from mediaeval_memo.variants.qwen_vl.prompt import (
+    INVALID_REASONS,
+    load_template,
+    read_answer,
+    score_to_label,
+    select_frames,
+)
 
 
 @dataclass
@@ -39,6 +46,26 @@ class Example:
     labels: list[int]
     score: float
     cache_path: Path
+
+
+@dataclass
+class AnswerStats:
+    """How the generate head's answers read: how many, and the invalid ones by reason (see `prompt.read_answer`)."""
+
+    n: int = 0
+    invalid: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rate(self) -> float:
+        return sum(self.invalid.values()) / self.n if self.n else 0.0
+
+    def describe(self) -> str:
+        """e.g. "3 of 40 (7.5%): no number 1, out of range 0, truncated 2"."""
+        reasons = ", ".join(f"{r} {self.invalid[r]}" for r in INVALID_REASONS)
+        return f"{sum(self.invalid.values())} of {self.n} ({100 * self.rate:.1f}%): {reasons}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "invalid": {r: self.invalid[r] for r in INVALID_REASONS}, "rate": self.rate}
 
 
 class Scorer(nn.Module):
@@ -231,8 +258,8 @@ class QwenVLRuntime:
     @torch.no_grad()
     def predict(
         self, dataset: PreparedDataset, ids: Sequence[str], progress: Reporter | None = None
-    ) -> tuple[pd.Series, float | None]:
-        """Scores for `ids` and, for the generate head, the rate of invalid answers."""
+    ) -> tuple[pd.Series, AnswerStats | None]:
+        """Scores for `ids` and, for the generate head, how its answers read (invalid ones by reason)."""
         progress = progress or Reporter.silent()
         from accelerate.utils import send_to_device
 
@@ -242,7 +269,7 @@ class QwenVLRuntime:
         examples = self.examples(dataset, ids, with_labels=False, progress=progress)
         size = 1 if self.config.head == "expected" else self.config.eval_batch_size
         scores: list[float] = []
-        invalid = 0
+        stats = AnswerStats()
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
         with progress.task(f"predict ({self.config.head} head)", total=len(examples)) as task, autocast:
             for start in range(0, len(examples), size):
@@ -255,20 +282,21 @@ class QwenVLRuntime:
                     probs = candidate_distribution(scorer.backbone, batch, self.candidates)
                     scores.append(float((probs * torch.arange(101, device=probs.device)).sum()) / 100.0)
                 else:
-                    answers = greedy_answers(scorer.backbone, batch, self.stop_ids, self.config.max_new_tokens)
-                    for answer in answers:
-                        value = parse_answer(self.backbone.tokenizer.decode(answer, skip_special_tokens=True))
-                        invalid += value is None
-                        scores.append(self.train_mean if value is None else value)
+                    decoded = greedy_answers(scorer.backbone, batch, self.stop_ids, self.config.max_new_tokens)
+                    for tokens, stopped in decoded:
+                        text = self.backbone.tokenizer.decode(tokens, skip_special_tokens=True)
+                        answer = read_answer(text, truncated=not stopped)
+                        stats.n += 1
+                        if answer.value is None:
+                            stats.invalid[str(answer.reason)] += 1
+                        scores.append(self.train_mean if answer.value is None else answer.value)
                 task.advance(len(chunk))
         scorer.train(was_training)
-        rate = invalid / len(examples) if self.config.head == "generate" and examples else None
-        if rate:
-            progress.say(
-                f"{invalid} of {len(examples)} answers had no number 0-100 ({100 * rate:.1f}%); "
-                f"they got the training mean {self.train_mean:.4f}"
-            )
-        return pd.Series(scores, index=list(ids), dtype=float), rate
+        if self.config.head != "generate":
+            return pd.Series(scores, index=list(ids), dtype=float), None
+        if stats.invalid:
+            progress.say(f"invalid answers: {stats.describe()}; they got the training mean {self.train_mean:.4f}")
+        return pd.Series(scores, index=list(ids), dtype=float), stats
 
 
 def _grid_of(path: Path) -> torch.Tensor:

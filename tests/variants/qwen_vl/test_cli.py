@@ -4,6 +4,7 @@ steps in each head mode, predictions for every test video, zero-shot, kill-and-r
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -78,7 +79,11 @@ def test_zero_shot_reports_invalid_rate_and_spearman(sample_memento10k: Path, tm
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "invalid answers: " in result.output and "Spearman on dev: " in result.output
+    # the random tiny model never ends its answer within 32 tokens: mostly truncated, by reason
+    assert re.search(
+        r"invalid answers: \d+ of 40 \(\d+\.\d%\): no number \d+, out of range \d+, truncated \d+", result.output
+    )
+    assert "Spearman on dev: " in result.output
     assert len(pd.read_csv(preds)) == 40
     assert (tmp_path / "zero_error_analysis" / "scatter.png").is_file()
 

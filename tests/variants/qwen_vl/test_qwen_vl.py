@@ -14,8 +14,10 @@ from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
 from mediaeval_memo.variants.qwen_vl.prompt import (
     PROMPT_FILE,
+    Answer,
     load_template,
     parse_answer,
+    read_answer,
     render_prompt,
     score_to_label,
     select_frames,
@@ -59,19 +61,67 @@ def test_labels_are_rounded_percent(score: float, label: str) -> None:
 @pytest.mark.parametrize(
     ("text", "score"),
     [
+        # what instruction-tuned models write (the cases first)
+        ("Score: 73", 0.73),
+        ("0.73", 0.73),
+        ("The memorability score is 73.", 0.73),
+        ("On a scale from 0 to 100, I'd say 73.", 0.73),
+        ("PREDICTED SCORE: 85", 0.85),
+        ("I would give this video a memorability score of 64 out of 100.", 0.64),
+        ("Between 0 and 100, this one is a 42.", 0.42),
+        ("73%", 0.73),
+        ("73/100", 0.73),
+        ("7.3/10", 0.73),
+        ("The video is quite memorable: 85 out of 100.", 0.85),
         ("73", 0.73),
         (" 100", 1.0),
         ("0", 0.0),
-        ("The video is quite memorable: 85 out of 100.", 0.85),
-        ("72.6", 0.73),
+        ("1", 0.01),
+        ("1.0", 1.0),
+        (".5", 0.5),
+        ("72.6", 0.726),
+        ("Score: 0.9 (on a 0-1 scale)", 0.9),
+        # invalid
         ("150", None),
         ("-5", None),
+        ("Score: 120", None),
+        ("140%", None),
         ("no idea", None),
         ("", None),
     ],
 )
 def test_answer_parser(text: str, score: float | None) -> None:
-    assert parse_answer(text) == score
+    value = parse_answer(text)
+    assert value == pytest.approx(score) if score is not None else value is None
+
+
+@pytest.mark.parametrize(
+    ("text", "truncated", "reason"),
+    [
+        ("I cannot tell.", False, "no number"),
+        ("Score: 150", False, "out of range"),
+        ("-3", False, "out of range"),
+        ("The memorability score", True, "truncated"),  # cut off before its number
+        ("Score: 7", True, "truncated"),  # maybe the start of 73: never read as 0.07
+        ("Score: 0.7", True, "truncated"),
+        ("Score: 73.", True, "truncated"),  # maybe 73.5
+        ("Score: 73/10", True, "truncated"),  # maybe 73/100
+        ("On a scale from 0 to 100", True, "truncated"),  # the echoed scale is no answer
+    ],
+)
+def test_invalid_answers_say_why(text: str, truncated: bool, reason: str) -> None:
+    assert read_answer(text, truncated) == Answer(None, reason)
+
+
+@pytest.mark.parametrize(("text", "score"), [("Score: 73. The video shows", 0.73), ("Score: 73% because", 0.73)])
+def test_a_complete_number_survives_the_token_limit(text: str, score: float) -> None:
+    assert read_answer(text, truncated=True) == Answer(score)
+
+
+def test_parse_answer_is_exported_by_the_variant() -> None:
+    import mediaeval_memo.variants.qwen_vl as variant
+
+    assert variant.parse_answer("The memorability score is 73.") == 0.73
 
 
 def test_frame_selection() -> None:
@@ -184,8 +234,8 @@ def test_every_family_trains_and_predicts(sample_memento10k: Path, tmp_path: Pat
     loss.backward()
     assert torch.isfinite(loss)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in runtime.scorer.parameters() if p.requires_grad)
-    scores, invalid = runtime.predict(dataset, ids)
-    assert list(scores.index) == ids and invalid is not None
+    scores, answers = runtime.predict(dataset, ids)
+    assert list(scores.index) == ids and answers is not None and answers.n == len(ids)
 
 
 def test_visual_tokens_are_cached_and_reused(sample_memento10k: Path, tmp_path: Path, monkeypatch) -> None:
