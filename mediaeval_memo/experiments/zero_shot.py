@@ -1,5 +1,6 @@
 """`memo predict --zero-shot`: the untrained qwen-vl model on the paper's prompt (its section 4.1), scored where the
-split is labelled, with the invalid answers by reason and the error analysis beside the predictions."""
+split is labelled, with the invalid answers by reason, the rendered prompt (`prompt_example.txt`) and the error
+analysis beside the predictions."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from mediaeval_memo.core.predictions import write_predictions
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.experiments.error_analysis import write_error_analysis
+from mediaeval_memo.experiments.runner import write_artifacts
 
 if TYPE_CHECKING:
     from mediaeval_memo.variants.qwen_vl.runtime import AnswerStats
@@ -52,6 +54,7 @@ def predict_zero_shot(
     # The model never needs a label to answer: it predicts from a view without any.
     scores = fitted.predict(dataset.with_labels_of(()), split, progress=progress or Reporter())
     path = write_predictions(scores, out)
+    write_artifacts(path.parent, fitted)
     target = fitted.runtime.config.target
     gold = dataset.rows(list(scores.index)).set_index("video_id")[target].astype(float)
     srcc, analysis = None, None

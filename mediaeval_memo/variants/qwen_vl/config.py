@@ -33,7 +33,20 @@ class QwenVLConfig(LoraConfig, VariantConfig):
     frame_mode: Literal["images", "video"] = field(
         default="images", metadata={"help": "images: one image per frame (the paper); video: all frames as one video."}
     )
-    image_size: int = field(default=448, metadata={"help": "Frames are resized to this square side (pixels)."})
+    image_size: int = field(
+        default=448,
+        metadata={
+            "help": "Pixel budget per frame: frames keep their aspect within image_size^2 pixels (resize=native, "
+            "Qwen's smart_resize rule), or become image_size x image_size (resize=square)."
+        },
+    )
+    resize: Literal["native", "square"] = field(
+        default="native",
+        metadata={
+            "help": "native: keep each frame's aspect ratio (what the vision tower was trained on); square: squash "
+            "to image_size x image_size (the paper's Qwen-VL-Chat setting)."
+        },
+    )
     captions: int = field(default=5, metadata={"help": "Captions per video put in the prompt (at most)."})
     prompt: str = field(
         default="", metadata={"help": "Prompt template file with {frames} and {captions}; empty: the paper's."}

@@ -1,5 +1,5 @@
-"""What the model reads and writes: the prompt template, the frames it sees, the answer it is trained to give
-(round(100 * score)) and how a generated answer is read back as a score."""
+"""What the model reads and writes: the prompt template and the chat messages it becomes, the frames it sees, the
+answer it is trained to give (round(100 * score)) and how a generated answer is read back as a score."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,6 +102,9 @@ def parse_answer(text: str) -> float | None:
     return read_answer(text).value
 
 
+# ---------------------------------------------------------------------------------------------------- the prompt
+
+
 def load_template(path: str | Path | None) -> str:
     source = Path(path) if path else PROMPT_FILE
     if not source.is_file():
@@ -114,22 +118,43 @@ def load_template(path: str | Path | None) -> str:
     return text
 
 
-def render_prompt(template: str, n_blocks: int, captions: Sequence[str], as_video: bool = False) -> str:
-    """The prompt as readable text, one pad token per visual block (what `tokenize_prompt` expands)."""
-    pad = "<|video_pad|>" if as_video else "<|image_pad|>"
-    frames = "".join(f"<|vision_start|>{pad}<|vision_end|>" for _ in range(n_blocks))
+def chat_messages(template: str, captions: Sequence[str], n_frames: int, as_video: bool) -> list[dict[str, Any]]:
+    """The user turn the template describes, as chat content parts: the text before `{frames}`, one image part per
+    frame (or one video part), then the text with the captions, one per line."""
     before, _, rest = template.partition("{frames}")
     middle, _, after = rest.partition("{captions}")
-    return (
-        f"<|im_start|>user\n{before}{frames}{middle}{chr(10).join(captions)}{after}<|im_end|>\n<|im_start|>assistant\n"
-    )
+    visual = [{"type": "video"}] if as_video else [{"type": "image"} for _ in range(n_frames)]
+    content = [
+        {"type": "text", "text": before},
+        *visual,
+        {"type": "text", "text": middle + "\n".join(captions) + after},
+    ]
+    return [{"role": "user", "content": [part for part in content if part.get("text", True)]}]
+
+
+def render_prompt(
+    tokenizer: Any, template: str, captions: Sequence[str], n_frames: int = 3, as_video: bool = False
+) -> str:
+    """The prompt as the tokenizer's own chat template renders it, ending with the opening of the answer turn; one
+    `<|image_pad|>` per frame (or one `<|video_pad|>`), which the runtime expands to the frame's visual tokens."""
+    from mediaeval_memo.models.chat import render_chat
+
+    return render_chat(tokenizer, chat_messages(template, captions, n_frames, as_video))
+
+
+# ---------------------------------------------------------------------------------------------------- frames
+
+
+def select_frame_indices(count: int, n: int) -> list[int]:
+    """Indices of n frames spread over `count`: first, middle and last for n=3; all of them when there are fewer."""
+    if count <= n:
+        return list(range(count))
+    last = count - 1
+    if n == 3:  # the paper's choice, exactly: the middle frame rounds down
+        return [0, last // 2, last]
+    return [int(i) for i in np.linspace(0, last, n).round().astype(int)]
 
 
 def select_frames(paths: Sequence[Path], n: int) -> list[Path]:
-    """n frames spread over the video: first, middle and last for n=3; all of them when there are fewer."""
-    if len(paths) <= n:
-        return list(paths)
-    last = len(paths) - 1
-    if n == 3:  # the paper's choice, exactly: the middle frame rounds down
-        return [paths[0], paths[last // 2], paths[last]]
-    return [paths[i] for i in np.linspace(0, last, n).round().astype(int)]
+    """n frames spread over the video (see `select_frame_indices`)."""
+    return [paths[i] for i in select_frame_indices(len(paths), n)]
