@@ -84,7 +84,7 @@ def test_zero_shot_reports_invalid_rate_and_spearman(sample_memento10k: Path, tm
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    # the random tiny model never ends its answer within 32 tokens: mostly truncated, by reason
+    # invalid answers by reason (the random tiny model rambles past the 32-token limit: truncated)
     assert re.search(
         r"invalid answers: \d+ of 40 \(\d+\.\d%\): no number \d+, out of range \d+, truncated \d+", result.output
     )
