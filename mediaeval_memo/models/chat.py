@@ -5,8 +5,9 @@ A model answers best in the format it was tuned on, and the tokenizer's chat tem
 Qwen2.5-VL add a default system turn ("You are a helpful assistant.") when none is given, Qwen3-VL adds none,
 Gemma-3 opens with one `<bos>`. So prompts are rendered by `tokenizer.apply_chat_template` with the frames as
 content parts, never by hand, and the built-in tiny models carry their family's real template (the files in
-`chat_templates/`, copies of the `chat_template` of Qwen/Qwen2-VL-7B-Instruct and Qwen/Qwen2.5-VL-7B-Instruct
-(identical), Qwen/Qwen3-VL-8B-Instruct and google/gemma-3-4b-it) so that tests run the path real checkpoints run.
+`chat_templates/`: the chat templates published with the instruction-tuned checkpoints, one shared by
+Qwen2-VL-*-Instruct and Qwen2.5-VL-*-Instruct, Qwen3-VL-*-Instruct's, gemma-3-*-it's) so that tests run the path
+real checkpoints run.
 """
 
 from __future__ import annotations
