@@ -1,8 +1,9 @@
 """Training-step speed and memory of qwen-vl: a straightforward transformers + peft loop against the toolkit's.
 
 Default (needs a CUDA GPU): the real Qwen2.5-VL-7B architecture with random weights (nothing downloaded), 4-bit NF4
-language model, LoRA r=128 alpha=1024 on its linear layers, batch 4, three 448x448 frames + five captions per video,
-gradient checkpointing, bf16 autocast. `--tiny` runs the same comparison on a CPU with the tiny random model.
+language model, LoRA r=128 alpha=1024 on its linear layers, batch 4, three 640x360 frames at a 448^2-pixel budget
+(native aspect, 588x336; `--set resize=square` for 448x448) + five captions per video, gradient checkpointing, bf16
+autocast. `--tiny` runs the same comparison on a CPU with the tiny random model.
 
     straightforward  model(**inputs, labels=...) on pixel values every step (frozen tower under autograd),
                      prepare_model_for_kbit_training, full-vocabulary logits over the whole sequence
@@ -179,7 +180,7 @@ def run_straightforward(
         pixel_values, grids = [], []
         for i in chunk:  # what a processor in a data loader does for every step
             frames = [Image.open(p) for p in select_frames(dataset.frame_paths(ids[i]), 3)]
-            pv, grid = patchify(frames, args.size, backbone.prep, as_video=False)
+            pv, grid = patchify(frames, args.size, backbone.prep, as_video=False, resize=args.resize)
             pixel_values.append(pv)
             grids.append(grid)
 
@@ -237,6 +238,7 @@ def main() -> None:
         if not sep:
             parser.error(f"--set {item!r}: expected FIELD=VALUE")
         args.overrides[key] = yaml.safe_load(value)
+    args.resize = args.overrides.get("resize", "native")  # both loops see the frames the same way
     if args.tiny:
         args.model, args.size, args.batch, args.r, args.alpha = "tiny-random-qwen2.5-vl", 56, 2, 8, 64
         args.steps = args.steps or 3
@@ -260,8 +262,8 @@ def main() -> None:
         )
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(f"model {args.model} on {name}; 4-bit NF4 LM, LoRA r={args.r} alpha={args.alpha} "
-          f"({toolkit['trainable_m']:.1f} M trainable), batch {args.batch}, 3 frames {args.size}x{args.size} + "
-          f"5 captions = {toolkit['tokens']} tokens/video, "
+          f"({toolkit['trainable_m']:.1f} M trainable), batch {args.batch}, 3 frames of 640x360 at a "
+          f"{args.size}^2-pixel budget ({args.resize}) + 5 captions = {toolkit['tokens']} tokens/video, "
           f"gradient checkpointing {'off' if args.no_checkpointing else 'on'}; "
           f"toolkit settings {args.overrides or 'default'}; "
           f"{args.steps} timed steps "

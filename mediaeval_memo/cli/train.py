@@ -142,7 +142,7 @@ def train(
     "--zero-shot",
     is_flag=True,
     help="qwen-vl without training: --model is a model name or path, the paper's prompt as is; reports the "
-    "rate of invalid answers.",
+    "invalid answers by reason (no number, out of range, truncated).",
 )
 @click.option("--head", default=None, help="With --zero-shot: generate (default) or expected.")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="With --zero-shot: a qwen-vl config field.")
@@ -156,8 +156,8 @@ def predict(
         from mediaeval_memo.experiments.zero_shot import predict_zero_shot
 
         result = predict_zero_shot(str(model_dir), data_dir, split, out, _overrides(pairs, head=head), Reporter())
-        if result.invalid_rate is not None:
-            click.echo(f"invalid answers: {result.invalid_rate:.1%} (replaced by the labelled mean)")
+        if result.answers is not None:
+            click.echo(f"invalid answers: {result.answers.describe()} (replaced by the labelled mean)")
         if result.srcc is not None:
             click.echo(f"Spearman on {split}: {result.srcc:.4f}  error analysis: {result.analysis}")
         click.echo(f"wrote {result.predictions}")

@@ -1,7 +1,8 @@
 """The canonical item table and the prepared dataset that every later step reads.
 
 A prepared dataset directory holds `items.parquet` (one row per video), `manifest.json`, `folds.json`, and
-optionally `frames/<video_id>/NNN.jpg` and `features/<signature>/`. This module owns that layout: readers build an
+optionally `frames/<video_id>/NNN.jpg` (with `times.json`: where in the clip each was taken) and
+`features/<signature>/`. This module owns that layout: readers build an
 items DataFrame and call `write_prepared`; everything downstream calls `PreparedDataset.load`.
 """
 
@@ -18,7 +19,7 @@ import pandas as pd
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 from mediaeval_memo.core.ids import UniqueIds
-from mediaeval_memo.media.frames import FRAMES_DIR
+from mediaeval_memo.media.frames import FRAMES_DIR, read_times
 
 SPLITS = ("train", "dev", "test")
 # Targets any release may carry; a dataset's own are listed in its manifest ("targets").
@@ -211,6 +212,14 @@ class PreparedDataset:
         """The prepared frames of a video, in temporal order (empty when none were extracted)."""
         d = self.root / FRAMES_DIR / video_id
         return sorted(d.glob("*.jpg")) if d.is_dir() else []
+
+    def frame_times(self, video_id: str) -> list[float] | None:
+        """Where in its clip each prepared frame was taken, in seconds, aligned with `frame_paths`; None for frames
+        prepared before `memo prepare` stored times (or when the times do not match the frames)."""
+        times = read_times(self.root / FRAMES_DIR / video_id)
+        if times is None or len(times.seconds) != len(self.frame_paths(video_id)):
+            return None
+        return times.seconds
 
     @property
     def features_dir(self) -> Path:

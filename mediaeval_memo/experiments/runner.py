@@ -18,6 +18,7 @@ A model directory holds:
     error_analysis/           scatter.png of OOF prediction vs ground truth, best_worst.csv/.md with captions
     model/                    the final model, fitted on every labelled row (its split in final/fit.json)
     predictions_test.csv      the final model's test-split predictions (when the dataset has a test split)
+    prompt_example.txt ...    what the variant's model read (`Model.artifacts`), from the run's first fit
 Folds already done are skipped on a re-run with the same config, so a killed job resumes where it stopped.
 """
 
@@ -255,6 +256,7 @@ def _cross_validate(
             ctx = fit_context(dataset, variant, config, k, fold_dir / "work", progress)
             progress.say(describe_split(ctx))
             model = variant.fit(config, ctx)
+            write_artifacts(out, model, replace=False)
             atomic_write_text(fold_dir / FIT_FILE, json.dumps(split_record(ctx, model), indent=1) + "\n")
             oof = model.predict(unlabelled, dataset.folds.val_ids(k), progress)
             write_predictions(oof, oof_path)
@@ -307,6 +309,7 @@ def _fit_final(
     ctx = fit_context(dataset, variant, config, None, out / "final" / "work", progress)
     progress.say(describe_split(ctx))
     model = variant.fit(config, ctx)
+    write_artifacts(out, model, replace=False)
     atomic_write_text(out / "final" / FIT_FILE, json.dumps(split_record(ctx, model), indent=1) + "\n")
     with atomic_dir(out / MODEL_DIR, overwrite=True) as tmp:
         model.save(tmp)
@@ -377,7 +380,17 @@ def predict(
     _, model = load_model(model_dir)
     scores = model.predict(dataset.with_labels_of(()), split, progress or Reporter())
     check_scores(scores, rows["video_id"].tolist())
-    return write_predictions(scores.reindex(rows["video_id"]), out)
+    path = write_predictions(scores.reindex(rows["video_id"]), out)
+    write_artifacts(path.parent, model)
+    return path
+
+
+def write_artifacts(folder: Path, model: Model, replace: bool = True) -> None:
+    """The model's `artifacts()` (e.g. `prompt_example.txt`) into `folder`; with replace=False, only those not there
+    yet (a training folder keeps its first fit's)."""
+    for name, text in model.artifacts().items():
+        if replace or not (folder / name).exists():
+            atomic_write_text(folder / name, text)
 
 
 def check_scores(scores: pd.Series, ids: Sequence[str]) -> None:

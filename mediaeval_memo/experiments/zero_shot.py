@@ -1,11 +1,13 @@
 """`memo predict --zero-shot`: the untrained qwen-vl model on the paper's prompt (its section 4.1), scored where the
-split is labelled, with the rate of invalid answers and the error analysis beside the predictions."""
+split is labelled, with the invalid answers by reason, the rendered prompt (`prompt_example.txt`) and the error
+analysis beside the predictions."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -15,14 +17,22 @@ from mediaeval_memo.core.predictions import write_predictions
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.experiments.error_analysis import write_error_analysis
+from mediaeval_memo.experiments.runner import write_artifacts
+
+if TYPE_CHECKING:
+    from mediaeval_memo.variants.qwen_vl.runtime import AnswerStats
 
 
 @dataclass
 class ZeroShotResult:
     predictions: Path
-    invalid_rate: float | None
+    answers: AnswerStats | None  # generate head: how many answers, the invalid ones by reason
     srcc: float | None  # when the split is labelled
     analysis: Path | None
+
+    @property
+    def invalid_rate(self) -> float | None:
+        return None if self.answers is None else self.answers.rate
 
 
 def predict_zero_shot(
@@ -44,6 +54,7 @@ def predict_zero_shot(
     # The model never needs a label to answer: it predicts from a view without any.
     scores = fitted.predict(dataset.with_labels_of(()), split, progress=progress or Reporter())
     path = write_predictions(scores, out)
+    write_artifacts(path.parent, fitted)
     target = fitted.runtime.config.target
     gold = dataset.rows(list(scores.index)).set_index("video_id")[target].astype(float)
     srcc, analysis = None, None
@@ -51,4 +62,4 @@ def predict_zero_shot(
         srcc = float(spearmanr(scores.to_numpy(), gold.reindex(scores.index).to_numpy()).statistic)
         analysis = path.with_name(f"{path.stem}_error_analysis")
         write_error_analysis(dataset, scores, target, analysis)
-    return ZeroShotResult(path, fitted.invalid_rate, srcc, analysis)
+    return ZeroShotResult(path, fitted.answers, srcc, analysis)

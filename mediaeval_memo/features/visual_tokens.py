@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mediaeval_memo.core.io import atomic_path
-from mediaeval_memo.models.qwen_vl import Backbone, parts, patchify
+from mediaeval_memo.models.qwen_vl import Backbone, Resize, parts, patchify
 
 
 @dataclass
@@ -32,11 +32,13 @@ class VisualTokens:
 
 
 @torch.no_grad()
-def encode_frames(backbone: Backbone, frames: Sequence[Any], size: int, as_video: bool) -> VisualTokens:
-    """Run the frozen vision tower on one video's frames, without autograd."""
+def encode_frames(
+    backbone: Backbone, frames: Sequence[Any], size: int, as_video: bool, resize: Resize = "native"
+) -> VisualTokens:
+    """Run the frozen vision tower on one video's frames (resized as `models.qwen_vl.patchify`), without autograd."""
     inner, _, _ = parts(backbone.model)
     visual = inner.visual
-    pixel_values, grid = patchify(frames, size, backbone.prep, as_video)
+    pixel_values, grid = patchify(frames, size, backbone.prep, as_video, resize)
     device = next(visual.parameters()).device
     out = visual(pixel_values.to(device, next(visual.parameters()).dtype), grid_thw=grid.to(device))
     deepstack = [d.detach().cpu() for d in (getattr(out, "deepstack_features", None) or [])]
@@ -46,12 +48,14 @@ def encode_frames(backbone: Backbone, frames: Sequence[Any], size: int, as_video
 class VisualCache:
     """Visual tokens on disk: `<root>/<setting key>/<video_id>.<frames sha8>.safetensors`.
 
-    The setting key hashes the model identity, the resolution and the frame mode; the file name carries a hash of
-    the frame files' bytes, so re-extracted frames are never served stale tokens. Writes are atomic.
+    The setting key hashes the model identity, the resolution, how frames are resized (native aspect or square)
+    and the frame mode; the file name carries a hash of the frame files' bytes, so re-extracted frames are never
+    served stale tokens. Writes are atomic.
     """
 
-    def __init__(self, root: Path, backbone_identity: str, size: int, as_video: bool):
-        key = json.dumps({"model": backbone_identity, "size": size, "video": as_video}, sort_keys=True)
+    def __init__(self, root: Path, backbone_identity: str, size: int, as_video: bool, resize: Resize = "native"):
+        setting = {"model": backbone_identity, "size": size, "video": as_video, "resize": resize}
+        key = json.dumps(setting, sort_keys=True)
         self.dir = Path(root) / hashlib.sha256(key.encode()).hexdigest()[:16]
         self.key = key
 

@@ -2,7 +2,9 @@
 
 `--frames N` picks N frames evenly spaced over the whole clip, first and last included (N=3: first, middle,
 last, the frames the Qwen-VL recipe feeds the model; N=1: the middle frame). Releases that ship frames instead of
-videos (VIDEM's 1-fps folders) are sampled the same way without decoding.
+videos (VIDEM's 1-fps folders) are sampled the same way without decoding. Beside the frames, `times.json` says
+where in the clip each was taken: `{"fps": ..., "indices": [...], "seconds": [...]}` (frame index / fps, as Qwen's
+video processors time frames), so that a model reading the frames as a video gets the clip's real time line.
 
 Each video is written to a hidden sibling folder and renamed into place, so a video's folder exists only when
 all its frames do: a killed run resumes by skipping those folders. A missing or undecodable video is reported,
@@ -11,6 +13,7 @@ never raised; the caller decides (with `--strict`) whether that fails the comman
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -29,6 +32,9 @@ DEFAULT_MAX_SIDE = 448
 JPEG_QUALITY = 90
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FRAMES_DIR = "frames"  # a prepared dataset's frames/<video_id>/000.jpg, 001.jpg, ...
+TIMES_FILE = "times.json"  # beside them: where in the clip each frame was taken
+# Releases that ship frame folders instead of videos ship one frame per second (VIDEM).
+FOLDER_FPS = 1.0
 
 
 def frame_file_name(index: int) -> str:
@@ -89,11 +95,37 @@ def frame_indices(count: int, n: int) -> list[int]:
     return [int(i) for i in np.linspace(0, count - 1, n).round().astype(int)]
 
 
-def is_complete(folder: Path, n: int) -> bool:
+@dataclass(frozen=True)
+class FrameTimes:
+    """Where in the clip each sampled frame was taken: its index among the clip's frames and its time in seconds
+    (index / fps); `fps` is the clip's frame rate (None when the container does not say)."""
+
+    fps: float | None
+    indices: list[int]
+    seconds: list[float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fps": self.fps, "indices": self.indices, "seconds": self.seconds}
+
+
+def read_times(folder: Path) -> FrameTimes | None:
+    """The times of a video's prepared frames, or None when they were prepared before times were stored (or the
+    file is unreadable)."""
+    try:
+        data = json.loads((folder / TIMES_FILE).read_text(encoding="utf-8"))
+        fps = None if data["fps"] is None else float(data["fps"])
+        return FrameTimes(fps, [int(i) for i in data["indices"]], [float(t) for t in data["seconds"]])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_complete(folder: Path, n: int, with_times: bool = False) -> bool:
+    """Whether `folder` holds exactly `n` frames (and, with_times, their `times.json`)."""
     return (
         folder.is_dir()
         and all((folder / frame_file_name(i)).is_file() for i in range(n))
         and not (folder / frame_file_name(n)).exists()
+        and (not with_times or (folder / TIMES_FILE).is_file())
     )
 
 
@@ -114,7 +146,7 @@ def extract_frames(
     for job in jobs:
         if job.source is None or not job.source.exists():
             report.missing.append(job.video_id)
-        elif is_complete(frames_dir / job.video_id, n):
+        elif is_complete(frames_dir / job.video_id, n, with_times=True):  # folders from before times: redone
             report.reused += 1
         else:
             todo.append(job)
@@ -150,9 +182,11 @@ def extract_one(job: FrameJob, frames_dir: Path, n: int, max_side: int) -> str |
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        images = _sample_folder(job.source, n, max_side) if job.kind == "frames" else _decode(job.source, n, max_side)
+        sample = _sample_folder if job.kind == "frames" else _decode
+        images, times = sample(job.source, n, max_side)
         for i, image in enumerate(images):
             image.save(partial / frame_file_name(i), "JPEG", quality=JPEG_QUALITY)
+        (partial / TIMES_FILE).write_text(json.dumps(times.to_json()) + "\n", encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)
@@ -169,7 +203,7 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def _decode(path: Path, n: int, max_side: int) -> list[Any]:
+def _decode(path: Path, n: int, max_side: int) -> tuple[list[Any], FrameTimes]:
     import av
 
     try:
@@ -177,12 +211,15 @@ def _decode(path: Path, n: int, max_side: int) -> list[Any]:
             if not container.streams.video:
                 raise FrameError("no video stream")
             stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate) if rate else None
             count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         wanted = frame_indices(count, n)
         if not wanted:
             raise FrameError("no frames")
         picked: dict[int, Any] = {}
-        last = None
+        stamps: dict[int, float | None] = {}
+        last, last_index = None, 0
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             targets = set(wanted)
@@ -190,7 +227,8 @@ def _decode(path: Path, n: int, max_side: int) -> list[Any]:
                 if i in targets:
                     w, h = _fit(frame.width, frame.height, max_side)
                     picked[i] = frame.reformat(width=w, height=h, format="rgb24").to_image()
-                last = frame
+                    stamps[i] = frame.time
+                last, last_index = frame, i
                 if i >= wanted[-1]:
                     break
     except av.FFmpegError as exc:
@@ -200,12 +238,14 @@ def _decode(path: Path, n: int, max_side: int) -> list[Any]:
     if len(picked) < len(targets):
         # The container over-reported its frame count: the clip's real last frame stands in for the missing tail.
         w, h = _fit(last.width, last.height, max_side)
-        tail = last.reformat(width=w, height=h, format="rgb24").to_image()
-        return [picked.get(i, tail) for i in wanted]
-    return [picked[i] for i in wanted]
+        picked[last_index], stamps[last_index] = last.reformat(width=w, height=h, format="rgb24").to_image(), last.time
+        wanted = [i if i in picked else last_index for i in wanted]
+    # Seconds as Qwen's video processors count them (index / fps); the stream's own clock when it has no rate.
+    seconds = [i / fps if fps else float(stamps.get(i) or 0.0) for i in wanted]
+    return [picked[i] for i in wanted], FrameTimes(fps, wanted, seconds)
 
 
-def _sample_folder(folder: Path, n: int, max_side: int) -> list[Any]:
+def _sample_folder(folder: Path, n: int, max_side: int) -> tuple[list[Any], FrameTimes]:
     from PIL import Image, UnidentifiedImageError
 
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -222,4 +262,4 @@ def _sample_folder(folder: Path, n: int, max_side: int) -> list[Any]:
         if max(rgb.size) > max_side:
             rgb = rgb.resize(_fit(*rgb.size, max_side), Image.Resampling.BICUBIC)
         images.append(rgb)
-    return images
+    return images, FrameTimes(FOLDER_FPS, wanted, [i / FOLDER_FPS for i in wanted])

@@ -1,24 +1,28 @@
 """Qwen-VL models: loading by hub name, local path or built-in name, and frames laid out as their processors do.
 
 The one place that knows the Qwen2-VL, Qwen2.5-VL and Qwen3-VL families: `load_backbone` returns the model, its
-tokenizer and how its vision tower wants frames (`VisionPreprocessing`, read from the checkpoint's
-preprocessor_config.json); `patchify` turns PIL frames into the tower's patch layout without torchvision.
-Built-in names (`tiny-random-*`, `random-qwen2.5-vl-7b`) come from `tiny_qwen` and download nothing.
+tokenizer (with the checkpoint's chat template; Thinking checkpoints are refused, see `models.chat`) and how its
+vision tower wants frames (`VisionPreprocessing`, read from the checkpoint's preprocessor_config.json); `patchify`
+turns PIL frames into the tower's patch layout without torchvision, at the frame's own aspect ratio as Qwen's image
+processor does (`frame_size`), or squashed square on request. Built-in names (`tiny-random-*`,
+`random-qwen2.5-vl-7b`) come from `tiny_qwen` and download nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from mediaeval_memo.models.chat import ensure_chat_template, refuse_thinking
 from mediaeval_memo.models.quantization import fix_bitsandbytes_cpu, quantization_config, quantize_in_place
 
 
@@ -87,7 +91,7 @@ def load_backbone(
         hf_logging.disable_progress_bar()  # the save-and-reload of a tiny model is not worth two progress bars
         if quantization == "4bit":  # bitsandbytes quantizes at load time, so go through a saved folder
             model = AutoModelForImageTextToText.from_pretrained(_saved_tiny(name), **kwargs)
-            tokenizer = tiny_qwen.tiny_tokenizer()
+            tokenizer = tiny_qwen.tiny_tokenizer(name)
         else:
             model, tokenizer = tiny_qwen.build_tiny(name, dtype=dtype)
         prep = tiny_qwen.tiny_preprocessing(name)
@@ -99,8 +103,11 @@ def load_backbone(
     else:
         if trust_remote_code:
             kwargs["trust_remote_code"] = True
-        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
+        # The tokenizer first: a checkpoint without a usable chat template fails before gigabytes of weights load.
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+        ensure_chat_template(tokenizer, name)
+        refuse_thinking(tokenizer, name)
+        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
         prep = _preprocessing_from_hub(name, model.config)
     if quantization != "4bit":
         model.to(device)
@@ -153,21 +160,46 @@ def parts(model: Any) -> tuple[Any, Any, Any]:
     return base.model, base.model.language_model, base.lm_head
 
 
+Resize = Literal["native", "square"]
+
+
+def frame_size(width: int, height: int, budget: int, prep: VisionPreprocessing, resize: Resize) -> tuple[int, int]:
+    """(height, width) a `width` x `height` frame is resized to for a pixel budget of `budget`^2.
+
+    native: the largest size at the frame's own aspect with both sides multiples of the patch unit (patch x merge:
+    28 for Qwen2/2.5-VL, 32 for Qwen3-VL) and at most budget^2 pixels. That is the official processor's
+    `smart_resize` for a frame over max_pixels = budget^2, applied to every frame, so that small frames grow to the
+    budget as they did when squashed square (a 16:9 frame at 448: 588x336, 252 tokens instead of 256).
+    square: budget x budget (rounded to the patch unit), squashing the aspect (the paper's Qwen-VL-Chat setting).
+    """
+    unit = prep.patch_size * prep.merge_size
+    if resize == "square":
+        side = max(unit, round(budget / unit) * unit)
+        return side, side
+    # The official arithmetic, float for float, so that grids agree with its processor to the patch.
+    beta = math.sqrt((height * width) / (budget * budget))
+    return max(unit, math.floor(height / beta / unit) * unit), max(unit, math.floor(width / beta / unit) * unit)
+
+
 def patchify(
-    frames: Sequence[Any], size: int, prep: VisionPreprocessing, as_video: bool
+    frames: Sequence[Any], size: int, prep: VisionPreprocessing, as_video: bool, resize: Resize = "native"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PIL frames -> (pixel_values, grid_thw) laid out as Qwen's image processor lays them out.
 
-    Each frame is resized to `size` x `size` (rounded to the patch grid). As images, each frame is its own grid
-    (temporal patches of a repeated frame); as a video, consecutive frames pair up into temporal patches.
+    Each frame is resized to `frame_size(..., size, ...)`: its own aspect within `size`^2 pixels (native) or
+    `size` x `size` (square). As images, each frame is its own grid (temporal patches of a repeated frame) and may
+    have its own size; as a video, every frame takes the first frame's size and consecutive frames pair up into
+    temporal patches.
     """
-    unit = prep.patch_size * prep.merge_size
-    side = max(unit, round(size / unit) * unit)
     mean = np.asarray(prep.image_mean, dtype=np.float32)[:, None, None]
     std = np.asarray(prep.image_std, dtype=np.float32)[:, None, None]
     arrays = []
+    target: tuple[int, int] | None = None
     for frame in frames:
-        img = frame.convert("RGB").resize((side, side), resample=3)  # bicubic, as the Qwen processors
+        rgb = frame.convert("RGB")
+        if target is None or not as_video:
+            target = frame_size(rgb.width, rgb.height, size, prep, resize)
+        img = rgb.resize((target[1], target[0]), resample=3)  # bicubic, as the Qwen processors
         arr = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
         arrays.append((arr - mean) / std)
     tps = prep.temporal_patch_size
@@ -176,7 +208,8 @@ def patchify(
     for stack in groups:
         if len(stack) % tps:
             stack = np.concatenate([stack, np.repeat(stack[-1:], tps - len(stack) % tps, axis=0)])
-        grid_t, grid_h, grid_w = len(stack) // tps, side // prep.patch_size, side // prep.patch_size
+        height, width = stack.shape[-2:]
+        grid_t, grid_h, grid_w = len(stack) // tps, height // prep.patch_size, width // prep.patch_size
         m, p = prep.merge_size, prep.patch_size
         patches = stack.reshape(grid_t, tps, 3, grid_h // m, m, p, grid_w // m, m, p)
         patches = patches.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)

@@ -1,7 +1,7 @@
 """The built-in `tiny-random-gemma3`: an offline tokenizer and a tiny Gemma-3 text model with random weights.
 
 Tests and the CPU demo need a Gemma-3 that exists without a download. The tokenizer has the real Gemma special
-tokens plus 256 byte-fallback tokens, so it round-trips any UTF-8 text and renders the Gemma chat template; the
+tokens plus 256 byte-fallback tokens, so it round-trips any UTF-8 text and renders Gemma-3's real chat template; the
 model is a 2-layer `Gemma3ForCausalLM` (hidden 64) built from a config. Weights come from a fixed seed, so every
 build is identical: a saved fusion model needs only its adapters and heads to be reloaded exactly.
 """
@@ -9,6 +9,8 @@ build is identical: a saved fusion model needs only its adapters and heads to be
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from mediaeval_memo.models.chat import chat_template
 
 if TYPE_CHECKING:
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerBase
@@ -18,13 +20,6 @@ TINY_GEMMA3 = "tiny-random-gemma3"
 _WEIGHT_SEED = 1234
 TINY_CONTEXT = 256
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>")
-# Gemma's own chat template, reduced to what the rationale prompts use (user turns, then the model's turn).
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
-    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
-    "<start_of_turn>{{ role }}\n{{ message['content'] | trim }}<end_of_turn>\n"
-    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
-)
 
 
 def is_tiny_gemma3(name_or_path: str) -> bool:
@@ -41,7 +36,7 @@ def tiny_gemma3_tokenizer() -> PreTrainedTokenizerBase:
     vocab["▁"] = len(vocab)
     tokenizer = GemmaTokenizer(vocab=vocab, merges=[])
     tokenizer.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.chat_template = chat_template("gemma3")  # Gemma-3's own: one <bos>, then the turns
     tokenizer.padding_side = "left"
     # One token per byte makes prompts long; a short context keeps the toy model's CPU steps in milliseconds.
     tokenizer.model_max_length = TINY_CONTEXT

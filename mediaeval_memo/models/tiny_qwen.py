@@ -2,8 +2,9 @@
 
 `tiny-random-qwen2-vl`, `tiny-random-qwen2.5-vl` and `tiny-random-qwen3-vl` build a 2-layer, 64-wide model of the
 named family from its config (fixed seed, so every build has the same weights) and a byte-level tokenizer that
-round-trips any UTF-8 text, with the Qwen chat and vision special tokens. They download nothing: tests, CI and a
-user checking an install train and predict with them on a CPU in seconds. Their scores mean nothing.
+round-trips any UTF-8 text, with the Qwen chat and vision special tokens and the family's real chat template (the
+default system turn of Qwen2/2.5-VL, none for Qwen3-VL). They download nothing: tests, CI and a user checking an
+install train and predict with them on a CPU in seconds. Their scores mean nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from mediaeval_memo.models.chat import chat_template, render_jinja
 from mediaeval_memo.models.qwen_vl import CLIP_MEAN, CLIP_STD, HALF, VisionPreprocessing
 
 TINY_MODELS = ("tiny-random-qwen2-vl", "tiny-random-qwen2.5-vl", "tiny-random-qwen3-vl")
@@ -33,14 +35,18 @@ def is_tiny(name: str) -> bool:
     return name in TINY_MODELS
 
 
-def tiny_tokenizer() -> Any:
-    """A byte-level Qwen2 tokenizer with no merges: 257 byte tokens plus the Qwen special tokens."""
+def tiny_tokenizer(name: str) -> Any:
+    """A byte-level Qwen2 tokenizer with no merges (257 byte tokens plus the Qwen special tokens) carrying the chat
+    template of the named tiny model's family."""
     from tokenizers.pre_tokenizers import ByteLevel
     from transformers import Qwen2Tokenizer
 
+    if not is_tiny(name):
+        raise ValueError(f"unknown tiny model {name!r}; built in: {', '.join(TINY_MODELS)}")
     vocab = {"<|endoftext|>": 0, **{c: i + 1 for i, c in enumerate(sorted(ByteLevel.alphabet()))}}
     tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], pad_token="<|endoftext|>", eos_token="<|im_end|>")
     tokenizer.add_tokens(list(SPECIAL_TOKENS), special_tokens=True)
+    tokenizer.chat_template = chat_template(name.removeprefix("tiny-random-"))
     return tokenizer
 
 
@@ -108,7 +114,7 @@ def build_tiny(name: str, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]
     """(model, tokenizer) of a tiny model, with the same random weights on every call."""
     from transformers import AutoModelForImageTextToText
 
-    tokenizer = tiny_tokenizer()
+    tokenizer = tiny_tokenizer(name)
     config = tiny_config(name, tokenizer)
     devices = ["cuda"] if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
@@ -168,7 +174,8 @@ def build_random_shape(name: str, device: torch.device, dtype: torch.dtype) -> t
 
 class WordTokenizer:
     """A stand-in tokenizer for random-shape Qwen models: the real special-token and digit ids, every other word
-    hashed to a stable id. Encodes any text; decodes digits and special tokens (enough to parse an answer)."""
+    hashed to a stable id, and Qwen2.5-VL's chat template. Encodes any text; decodes digits and special tokens
+    (enough to parse an answer)."""
 
     SPECIALS: ClassVar[dict[str, int]] = {
         "<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645, "<|vision_start|>": 151652,
@@ -182,6 +189,14 @@ class WordTokenizer:
         self.eos_token_id = self.SPECIALS["<|im_end|>"]
         self.eos_token = "<|im_end|>"
         self.names = {i: t for t, i in self.SPECIALS.items()} | {self.DIGIT0 + d: str(d) for d in range(10)}
+        self.chat_template = chat_template("qwen2.5-vl")
+
+    def apply_chat_template(
+        self, messages: list[dict[str, Any]], tokenize: bool = False, add_generation_prompt: bool = False
+    ) -> str:
+        if tokenize:
+            raise NotImplementedError("render the text, then call the tokenizer")
+        return render_jinja(self.chat_template, messages, add_generation_prompt)
 
     def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
         ids = []

@@ -86,14 +86,14 @@ class TransformersBackend:
             return str(self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
         return prompt
 
-    def generate(self, prompts: Sequence[str], settings: GenerationSettings) -> list[str]:
-        import torch
-
+    def encode(self, prompts: Sequence[str], max_new_tokens: int) -> dict[str, Any]:
+        """The prompts as the model reads them: through the chat template, left-padded, cut from the left so that
+        `max_new_tokens` of reply still fit in the context."""
         texts = [self._render(p) for p in prompts]
-        # The chat template already starts with <bos>; plain prompts get the tokenizer's own special tokens.
+        # The chat template already starts with <bos> (Gemma-3); a second from the tokenizer would be one too many.
+        # Plain prompts get the tokenizer's own special tokens.
         templated = bool(getattr(self._tokenizer, "chat_template", None))
-        # Leave room in the context for the reply.
-        max_prompt = None if self.context is None else max(self.context - settings.max_new_tokens, 16)
+        max_prompt = None if self.context is None else max(self.context - max_new_tokens, 16)
         enc = self._tokenizer(
             texts,
             return_tensors="pt",
@@ -102,7 +102,12 @@ class TransformersBackend:
             truncation=max_prompt is not None,
             max_length=max_prompt,
         )
-        enc = {k: v.to(self.device) for k, v in enc.items()}
+        return {k: v.to(self.device) for k, v in enc.items()}
+
+    def generate(self, prompts: Sequence[str], settings: GenerationSettings) -> list[str]:
+        import torch
+
+        enc = self.encode(prompts, settings.max_new_tokens)
         kwargs: dict[str, Any] = {
             "max_new_tokens": settings.max_new_tokens,
             "pad_token_id": self._tokenizer.pad_token_id,

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.io import atomic_dir, atomic_path
 
 TRAINABLE_FILE = "trainable.safetensors"
@@ -60,14 +61,41 @@ def save_trainable(model: nn.Module, path: Path) -> None:
 
 
 def load_trainable(model: nn.Module, path: Path) -> None:
-    """Copy saved trainable parameters into `model`; the names must match exactly."""
+    """Copy saved trainable parameters into `model`, strictly: every trainable parameter must be in the file with
+    its shape, and nothing else may be. Anything else is an `InputError` and nothing is loaded.
+
+    A lenient load is how adapters go silently missing: peft and transformers warn about unknown keys and carry on,
+    and after a library renames modules (transformers' Qwen-VL refactor moved the language model under
+    `model.language_model`) an adapter file saved with the old names leaves the model on its base weights."""
+    if not path.is_file():
+        raise InputError(Problem(str(path), "trained weights not found; was the model saved completely?"))
     saved = load_file(str(path))
     params = {name: p for name, p in model.named_parameters() if p.requires_grad}
-    if set(saved) != set(params):
-        missing, extra = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
-        raise RuntimeError(
-            f"{path} does not fit this model: {len(missing)} trainable parameters missing "
-            f"(e.g. {missing[:2]}), {len(extra)} unexpected (e.g. {extra[:2]})"
+    missing, extra = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(
+                f"{len(missing)} of the model's trainable weights (LoRA adapters, heads) missing, first {missing[0]}"
+            )
+        if extra:
+            parts.append(f"{len(extra)} unexpected, first {extra[0]}")
+        raise InputError(
+            Problem(
+                str(path),
+                f"does not fit the model it is loaded into: {'; '.join(parts)}. It was saved with other layer names "
+                "(another transformers or peft version) or other settings (lora_targets, head); nothing was loaded",
+            )
+        )
+    wrong = [(n, tuple(saved[n].shape), tuple(p.shape)) for n, p in params.items() if saved[n].shape != p.shape]
+    if wrong:
+        name, got, want = wrong[0]
+        raise InputError(
+            Problem(
+                str(path),
+                f"does not fit the model it is loaded into: {len(wrong)} weights have another shape, first {name} "
+                f"{got} where the model has {want} (another lora_r?); nothing was loaded",
+            )
         )
     with torch.no_grad():
         for name, param in params.items():

@@ -111,6 +111,12 @@ class Model(ABC):
         """What the fit did that the runner should record beside its split (early stopping, tuning): JSON data."""
         return {}
 
+    def artifacts(self) -> dict[str, str]:
+        """Small text files that show what the model read (file name -> text), e.g. qwen-vl's `prompt_example.txt`:
+        after a fit they describe its training inputs, after `predict` the predicted ones. The runner writes them
+        into the training output folder and beside the predictions file."""
+        return {}
+
 
 # The Variant class below has an attribute named Model (the contract's name); this alias keeps annotations exact.
 AnyModel = Model

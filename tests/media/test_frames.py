@@ -14,7 +14,7 @@ from mediaeval_memo.data import prepare as prepare_module
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.data.sample import Clip, write_memento10k, write_video
 from mediaeval_memo.media import frames as frames_module
-from mediaeval_memo.media.frames import FrameJob, extract_frames, frame_indices
+from mediaeval_memo.media.frames import TIMES_FILE, FrameJob, FrameTimes, extract_frames, frame_indices, read_times
 
 
 def test_frame_indices() -> None:
@@ -42,13 +42,28 @@ def test_first_middle_last_and_size_cap(videos: list[FrameJob], tmp_path: Path) 
     report = extract_frames(videos, tmp_path / "frames", 3, max_side=48)
     assert (report.extracted, report.reused, report.failed) == (4, 0, 0)
     names = sorted(p.name for p in (tmp_path / "frames" / "v0").iterdir())
-    assert names == ["000.jpg", "001.jpg", "002.jpg"]
+    assert names == ["000.jpg", "001.jpg", "002.jpg", "times.json"]
     first, last = (np.asarray(Image.open(tmp_path / "frames" / "v0" / n)) for n in ("000.jpg", "002.jpg"))
     assert first.shape == (32, 48, 3)
     # the green square is at the left in the first frame and at the right in the last
     green_first = np.argwhere(first[:, :, 1] > 180)[:, 1].mean()
     green_last = np.argwhere(last[:, :, 1] > 180)[:, 1].mean()
     assert green_first < 12 and green_last > 36
+
+
+def test_frame_times_are_the_clips_own(videos: list[FrameJob], tmp_path: Path) -> None:
+    # write_video encodes at 8 fps; v3 has 13 frames: first, middle and last are frames 0, 6 and 12
+    extract_frames(videos, tmp_path / "frames", 3)
+    assert read_times(tmp_path / "frames" / "v3") == FrameTimes(8.0, [0, 6, 12], [0.0, 0.75, 1.5])
+    assert read_times(tmp_path / "frames" / "v0") == FrameTimes(8.0, [0, 4, 9], [0.0, 0.5, 1.125])
+
+
+def test_folders_without_frame_times_are_redone(videos: list[FrameJob], tmp_path: Path) -> None:
+    frames = tmp_path / "frames"
+    extract_frames(videos, frames, 3)
+    (frames / "v1" / TIMES_FILE).unlink()  # prepared before times were stored
+    report = extract_frames(videos, frames, 3)
+    assert (report.extracted, report.reused) == (1, 3) and read_times(frames / "v1") is not None
 
 
 def test_resume_skips_complete_videos(videos: list[FrameJob], tmp_path: Path) -> None:
@@ -101,6 +116,8 @@ def test_shipped_frame_folders_are_sampled(tmp_path: Path) -> None:
     values = [int(np.asarray(Image.open(tmp_path / "frames" / "abc" / f"00{i}.jpg")).mean()) for i in range(3)]
     assert [round(v / 30) for v in values] == [0, 3, 6]
     assert Image.open(tmp_path / "frames" / "abc" / "000.jpg").size == (100, 76)
+    # shipped folders hold one frame per second (VIDEM)
+    assert read_times(tmp_path / "frames" / "abc") == FrameTimes(1.0, [0, 3, 6], [0.0, 3.0, 6.0])
 
 
 def _release_with_problems(tmp_path: Path) -> Path:

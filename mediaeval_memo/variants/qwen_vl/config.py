@@ -33,12 +33,31 @@ class QwenVLConfig(LoraConfig, VariantConfig):
     frame_mode: Literal["images", "video"] = field(
         default="images", metadata={"help": "images: one image per frame (the paper); video: all frames as one video."}
     )
-    image_size: int = field(default=448, metadata={"help": "Frames are resized to this square side (pixels)."})
+    image_size: int = field(
+        default=448,
+        metadata={
+            "help": "Pixel budget per frame: frames keep their aspect within image_size^2 pixels (resize=native, "
+            "Qwen's smart_resize rule), or become image_size x image_size (resize=square)."
+        },
+    )
+    resize: Literal["native", "square"] = field(
+        default="native",
+        metadata={
+            "help": "native: keep each frame's aspect ratio (what the vision tower was trained on); square: squash "
+            "to image_size x image_size (the paper's Qwen-VL-Chat setting)."
+        },
+    )
     captions: int = field(default=5, metadata={"help": "Captions per video put in the prompt (at most)."})
     prompt: str = field(
         default="", metadata={"help": "Prompt template file with {frames} and {captions}; empty: the paper's."}
     )
-    max_new_tokens: int = field(default=4, metadata={"help": "Answer tokens decoded by the generate head."})
+    max_new_tokens: int = field(
+        default=32,
+        metadata={
+            "help": "Answer tokens the generate head decodes at most: room for a sentence. An answer cut off by the "
+            "limit before a complete number is invalid (truncated)."
+        },
+    )
     eval_batch_size: int = field(default=8, metadata={"help": "Videos per forward pass when predicting."})
     cache_dir: str = field(
         default="", metadata={"help": "Visual-token cache folder; empty: <data>/cache/visual_tokens."}

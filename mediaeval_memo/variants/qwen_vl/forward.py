@@ -67,8 +67,13 @@ def answer_logits(model: Any, hidden: torch.Tensor, labels: torch.Tensor) -> tup
 
 
 @torch.no_grad()
-def greedy_answers(model: Any, batch: dict[str, Any], stop_ids: Sequence[int], max_new_tokens: int) -> list[list[int]]:
-    """Greedy decoding of at most `max_new_tokens` answer tokens for a left-padded batch, with a KV cache."""
+def greedy_answers(
+    model: Any, batch: dict[str, Any], stop_ids: Sequence[int], max_new_tokens: int
+) -> list[tuple[list[int], bool]]:
+    """Greedy decoding of at most `max_new_tokens` answer tokens for a left-padded batch, with a KV cache.
+
+    Returns each answer's tokens (the stop token excluded) and whether it stopped by itself: False means it hit
+    the limit, so its end may be cut off mid-number."""
     _, lm, lm_head = parts(model)
     hidden, cache, position_ids = language_hidden(model, batch, use_cache=True)
     batch_size = hidden.shape[0]
@@ -78,25 +83,25 @@ def greedy_answers(model: Any, batch: dict[str, Any], stop_ids: Sequence[int], m
     done = torch.zeros(batch_size, dtype=torch.bool, device=hidden.device)
     stop = torch.tensor(list(stop_ids), device=hidden.device)
     logits = lm_head(hidden[:, -1])
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         token = logits.argmax(-1)
         for i in range(batch_size):
             if not done[i] and not bool(torch.isin(token[i], stop)):
                 out[i].append(int(token[i]))
         done |= torch.isin(token, stop)
-        if bool(done.all()):
+        if bool(done.all()) or step == max_new_tokens - 1:
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        step = lm(
+        step_out = lm(
             inputs_embeds=lm.embed_tokens(token[:, None]),
             attention_mask=mask,
             position_ids=next_pos,
             past_key_values=cache,
             use_cache=True,
         )
-        cache, next_pos = step.past_key_values, next_pos + 1
-        logits = lm_head(step.last_hidden_state[:, -1])
-    return out
+        cache, next_pos = step_out.past_key_values, next_pos + 1
+        logits = lm_head(step_out.last_hidden_state[:, -1])
+    return [(tokens, bool(stopped)) for tokens, stopped in zip(out, done.tolist(), strict=True)]
 
 
 @torch.no_grad()

@@ -1,5 +1,9 @@
 """A fitted (or zero-shot) qwen-vl model and its files: qwen_vl.json (config, training mean, history, what the fit
-did), prompt.txt (the template it was trained with) and trainable.safetensors (LoRA adapters and the head)."""
+did), prompt.txt (the template it was trained with) and trainable.safetensors (LoRA adapters and the head).
+
+Loading is strict: the weights file must hold exactly the adapters and head the rebuilt model has (a file saved
+against other layer names, e.g. by another transformers version, is an error, never a silent run on base weights).
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.training.checkpoint import load_trainable, save_trainable
 from mediaeval_memo.variants.base import Model
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime, Scorer
+from mediaeval_memo.variants.qwen_vl.runtime import AnswerStats, QwenVLRuntime, Scorer
 
 META_FILE = "qwen_vl.json"
 WEIGHTS_FILE = "trainable.safetensors"
 PROMPT_COPY = "prompt.txt"
+PROMPT_EXAMPLE = "prompt_example.txt"
 
 
 class QwenVLModel(Model):
@@ -35,22 +40,36 @@ class QwenVLModel(Model):
         trained: bool,
         history: list[dict[str, Any]] | None = None,
         fit_report: dict[str, Any] | None = None,
+        prompt_example: str | None = None,
     ):
         self.runtime = runtime
         self.trained = trained
         self.history = history or []
         self.fit_report = fit_report or {}
-        self.invalid_rate: float | None = None
+        # How the last prediction's answers read (generate head), and the prompt of its first video (of the first
+        # training video after a fit).
+        self.answers: AnswerStats | None = None
+        self.prompt_example: str | None = prompt_example or runtime.prompt_example
+
+    @property
+    def invalid_rate(self) -> float | None:
+        return None if self.answers is None else self.answers.rate
 
     def predict(
         self, dataset: PreparedDataset, split: str | Sequence[str], progress: Reporter | None = None
     ) -> pd.Series:
         ids = dataset.split(split)["video_id"].tolist() if isinstance(split, str) else list(split)
-        scores, self.invalid_rate = self.runtime.predict(dataset, ids, progress or Reporter.silent())
+        scores, self.answers = self.runtime.predict(dataset, ids, progress or Reporter.silent())
+        self.prompt_example = self.runtime.prompt_example
         return scores
 
     def report(self) -> dict[str, Any]:
         return self.fit_report
+
+    def artifacts(self) -> dict[str, str]:
+        """`prompt_example.txt`: the rendered prompt of the first video, each frame's visual tokens written once
+        with their count, so that a participant sees exactly what the model read."""
+        return {PROMPT_EXAMPLE: self.prompt_example} if self.prompt_example else {}
 
     def save(self, directory: Path) -> None:
         meta = {
@@ -70,6 +89,8 @@ class QwenVLModel(Model):
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         values = dict(meta["config"])
         values["prompt"] = str(directory / PROMPT_COPY)
+        # Models saved before frames kept their aspect ratio were trained on square frames: predict as they trained.
+        values.setdefault("resize", "square")
         config = resolve_config(QwenVLConfig, None, values)
         runtime = QwenVLRuntime(config, lora=meta["trained"], train_mean=float(meta["train_mean"]))
         if meta["trained"]:

@@ -1,11 +1,18 @@
 """The qwen-vl variant at work: a loaded backbone with its prompt, tokenizer and visual-token cache, the trainable
 whole (`Scorer`: LoRA-wrapped model plus the optional regression head), and how videos become examples, batches
-and predictions."""
+and predictions.
+
+A video's prompt is the tokenizer's own chat template rendered over the template's text and one image part per
+frame (or one video part); each frame's placeholder is then expanded to its visual tokens as Qwen's processors
+expand it (Qwen3-VL videos: one block per temporal patch after its time stamp, from the clip's real frame times).
+"""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +35,17 @@ from mediaeval_memo.variants.qwen_vl.forward import (
     greedy_answers,
     language_hidden,
 )
-from mediaeval_memo.variants.qwen_vl.prompt import load_template, parse_answer, score_to_label, select_frames
+from mediaeval_memo.variants.qwen_vl.prompt import (
+    INVALID_REASONS,
+    load_template,
+    read_answer,
+    render_prompt,
+    score_to_label,
+    select_frame_indices,
+)
+
+IMAGE_PAD, VIDEO_PAD = "<|image_pad|>", "<|video_pad|>"
+VISION_START, VISION_END = "<|vision_start|>", "<|vision_end|>"
 
 
 @dataclass
@@ -39,6 +56,27 @@ class Example:
     labels: list[int]
     score: float
     cache_path: Path
+    second_per_grid_t: float = 1.0  # video mode: seconds one temporal patch spans (Qwen2.5-VL's time positions)
+
+
+@dataclass
+class AnswerStats:
+    """How the generate head's answers read: how many, and the invalid ones by reason (see `prompt.read_answer`)."""
+
+    n: int = 0
+    invalid: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rate(self) -> float:
+        return sum(self.invalid.values()) / self.n if self.n else 0.0
+
+    def describe(self) -> str:
+        """e.g. "3 of 40 (7.5%): no number 1, out of range 0, truncated 2"."""
+        reasons = ", ".join(f"{r} {self.invalid[r]}" for r in INVALID_REASONS)
+        return f"{sum(self.invalid.values())} of {self.n} ({100 * self.rate:.1f}%): {reasons}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "invalid": {r: self.invalid[r] for r in INVALID_REASONS}, "rate": self.rate}
 
 
 class Scorer(nn.Module):
@@ -105,6 +143,8 @@ class QwenVLRuntime:
         self.end_id = tok.convert_tokens_to_ids("<|im_end|>")
         self.stop_ids = sorted({self.end_id, tok.eos_token_id, tok.pad_token_id} - {None})
         self.candidates = [[*self._ids(str(c)), self.end_id] for c in range(101)]
+        # The rendered prompt of the first video of the last `examples` call (what `prompt_example.txt` shows).
+        self.prompt_example: str | None = None
 
     @property
     def as_video(self) -> bool:
@@ -115,7 +155,7 @@ class QwenVLRuntime:
 
     def cache_for(self, dataset: PreparedDataset) -> VisualCache:
         root = Path(self.config.cache_dir) if self.config.cache_dir else dataset.root / "cache" / "visual_tokens"
-        return VisualCache(root, self.backbone.identity, self.config.image_size, self.as_video)
+        return VisualCache(root, self.backbone.identity, self.config.image_size, self.as_video, self.config.resize)
 
     def ensure_visual_tokens(
         self, dataset: PreparedDataset, ids: Sequence[str], progress: Reporter | None = None
@@ -129,7 +169,8 @@ class QwenVLRuntime:
         paths: dict[str, Path] = {}
         todo: list[tuple[str, list[Path], Path]] = []
         for vid in ids:
-            frames = select_frames(dataset.frame_paths(vid), self.config.frames)
+            available = dataset.frame_paths(vid)
+            frames = [available[i] for i in select_frame_indices(len(available), self.config.frames)]
             if not frames:
                 raise InputError(
                     Problem(
@@ -149,7 +190,10 @@ class QwenVLRuntime:
             with progress.only_if(state.is_main_process).task("visual tokens", total=len(mine)) as task:
                 for _vid, frames, path in mine:
                     images = [Image.open(f) for f in frames]
-                    cache.put(path, encode_frames(self.backbone, images, self.config.image_size, self.as_video))
+                    tokens = encode_frames(
+                        self.backbone, images, self.config.image_size, self.as_video, self.config.resize
+                    )
+                    cache.put(path, tokens)
                     task.advance()
             state.wait_for_everyone()
         return paths
@@ -162,39 +206,87 @@ class QwenVLRuntime:
         captions_of = dict(zip(rows["video_id"], rows["captions"], strict=True))
         target = self.config.target
         score_of = dict(zip(rows["video_id"], rows[target].astype(float), strict=True)) if with_labels else {}
-        merge = self.backbone.prep.merge_size
         tok = self.backbone.tokenizer
-        vs, ve = tok.convert_tokens_to_ids("<|vision_start|>"), tok.convert_tokens_to_ids("<|vision_end|>")
-        pad_id = tok.convert_tokens_to_ids("<|video_pad|>" if self.as_video else "<|image_pad|>")
+        pad_id = tok.convert_tokens_to_ids(VIDEO_PAD if self.as_video else IMAGE_PAD)
         kind = VIDEO if self.as_video else IMAGE
-        out = []
+        out: list[Example] = []
+        untimed = 0
         for vid in ids:
             grid = _grid_of(paths[vid])
-            counts = tokens_per_grid(grid, merge)
-            if self.as_video and self.backbone.family == "qwen3-vl":
-                # Qwen3-VL reads a video as one block per temporal patch, each after its timestamp.
-                t = int(grid[0, 0])
-                per = counts[0] // t
-                tps = self.backbone.prep.temporal_patch_size
-                blocks = [(per, f"<{i * tps:.1f} seconds>") for i in range(t)]
-            else:
-                blocks = [(n, "") for n in counts]
             captions = [str(c) for c in list(captions_of[vid])[: self.config.captions]]
-            before, _, rest = self.template.partition("{frames}")
-            middle, _, after = rest.partition("{captions}")
-            ids_ = self._ids(f"<|im_start|>user\n{before}")
-            for n, prefix in blocks:
-                ids_ += self._ids(prefix) if prefix else []
-                ids_ += [vs] + [pad_id] * n + [ve]
-            ids_ += self._ids(f"{middle}{chr(10).join(captions)}{after}<|im_end|>\n<|im_start|>assistant\n")
+            times: list[float] = []
+            if self.as_video:
+                times, known = self._frame_times(dataset, vid)
+                untimed += not known
+            text = self._expand(render_prompt(tok, self.template, captions, len(grid), self.as_video), grid, times)
+            if not out:
+                self.prompt_example = _readable(text)
+            ids_ = self._ids(text)
             types = [kind if i == pad_id else TEXT for i in ids_]
             labels = [-100] * len(ids_)
             score = score_of[vid] if with_labels else float("nan")
             if with_labels and self.config.head != "head":
                 answer = [*self._ids(score_to_label(score)), self.end_id]
                 ids_, types, labels = ids_ + answer, types + [TEXT] * len(answer), labels + answer
-            out.append(Example(vid, ids_, types, labels, score, paths[vid]))
+            out.append(Example(vid, ids_, types, labels, score, paths[vid], self._second_per_grid_t(times)))
+        if untimed and progress is not None:
+            # Once per run: every fold and evaluation would say it again.
+            progress.say_once(
+                "some videos have no frame times (prepared before `memo prepare` stored them): their frames are "
+                "taken as 1 second apart; prepare the dataset again (--force) for the clips' real times"
+            )
         return out
+
+    def _frame_times(self, dataset: PreparedDataset, video_id: str) -> tuple[list[float], bool]:
+        """Seconds into the clip of the frames a video is read with, and whether they are the clip's real times
+        (frames prepared before times were stored are taken as 1 second apart, VIDEM's frame rate)."""
+        stored = dataset.frame_times(video_id)
+        count = len(dataset.frame_paths(video_id))
+        seconds = stored if stored is not None else [float(i) for i in range(count)]
+        return [seconds[i] for i in select_frame_indices(count, self.config.frames)], stored is not None
+
+    def _patch_times(self, times: list[float]) -> list[float]:
+        """The time of each temporal patch: the mean of its first and last frame's, the last frame repeated to fill
+        the final patch (Qwen3-VL's processor)."""
+        tps = self.backbone.prep.temporal_patch_size
+        padded = times + [times[-1]] * (-len(times) % tps)
+        return [(padded[i] + padded[i + tps - 1]) / 2 for i in range(0, len(padded), tps)]
+
+    def _second_per_grid_t(self, times: list[float]) -> float:
+        """Seconds one temporal patch spans (Qwen2.5-VL: temporal_patch_size / the sampled frames' rate)."""
+        if len(times) < 2:
+            return 1.0
+        spacing = (times[-1] - times[0]) / (len(times) - 1)
+        return self.backbone.prep.temporal_patch_size * max(spacing, 0.0)
+
+    def _expand(self, text: str, grid: torch.Tensor, times: list[float]) -> str:
+        """The rendered prompt with each frame's placeholder expanded to its visual tokens, as the processors do."""
+        counts = tokens_per_grid(grid, self.backbone.prep.merge_size)
+        if not self.as_video:
+            block = VISION_START + IMAGE_PAD + VISION_END
+            if text.count(block) != len(counts):
+                raise InputError(
+                    Problem(
+                        self.config.prompt or "prompt",
+                        f"the rendered prompt holds {text.count(block)} image placeholders for {len(counts)} frames; "
+                        "a template must not contain vision tokens of its own",
+                        field="prompt",
+                    )
+                )
+            blocks = iter(counts)
+            return re.sub(re.escape(block), lambda _: VISION_START + IMAGE_PAD * next(blocks) + VISION_END, text)
+        block = VISION_START + VIDEO_PAD + VISION_END
+        if self.backbone.family == "qwen3-vl":
+            # Qwen3-VL reads a video as one block per temporal patch, each after its time stamp in the clip.
+            t = int(grid[0, 0])
+            per = counts[0] // t
+            stamps = self._patch_times(times)
+            video = "".join(
+                f"<{stamps[i]:.1f} seconds>" + VISION_START + VIDEO_PAD * per + VISION_END for i in range(t)
+            )
+        else:
+            video = VISION_START + VIDEO_PAD * counts[0] + VISION_END
+        return text.replace(block, video, 1)
 
     def collate(self, examples: list[Example]) -> dict[str, Any]:
         """Left-padded batch (the last position is every row's last token) with the videos' cached visual tokens."""
@@ -225,14 +317,14 @@ class QwenVLRuntime:
             "scores": torch.tensor([e.score for e in examples], dtype=torch.float32),
         }
         if self.as_video:
-            batch["second_per_grid_ts"] = torch.ones(len(grids))
+            batch["second_per_grid_ts"] = torch.tensor([e.second_per_grid_t for e in examples], dtype=torch.float32)
         return batch
 
     @torch.no_grad()
     def predict(
         self, dataset: PreparedDataset, ids: Sequence[str], progress: Reporter | None = None
-    ) -> tuple[pd.Series, float | None]:
-        """Scores for `ids` and, for the generate head, the rate of invalid answers."""
+    ) -> tuple[pd.Series, AnswerStats | None]:
+        """Scores for `ids` and, for the generate head, how its answers read (invalid ones by reason)."""
         progress = progress or Reporter.silent()
         from accelerate.utils import send_to_device
 
@@ -242,7 +334,7 @@ class QwenVLRuntime:
         examples = self.examples(dataset, ids, with_labels=False, progress=progress)
         size = 1 if self.config.head == "expected" else self.config.eval_batch_size
         scores: list[float] = []
-        invalid = 0
+        stats = AnswerStats()
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
         with progress.task(f"predict ({self.config.head} head)", total=len(examples)) as task, autocast:
             for start in range(0, len(examples), size):
@@ -255,20 +347,28 @@ class QwenVLRuntime:
                     probs = candidate_distribution(scorer.backbone, batch, self.candidates)
                     scores.append(float((probs * torch.arange(101, device=probs.device)).sum()) / 100.0)
                 else:
-                    answers = greedy_answers(scorer.backbone, batch, self.stop_ids, self.config.max_new_tokens)
-                    for answer in answers:
-                        value = parse_answer(self.backbone.tokenizer.decode(answer, skip_special_tokens=True))
-                        invalid += value is None
-                        scores.append(self.train_mean if value is None else value)
+                    decoded = greedy_answers(scorer.backbone, batch, self.stop_ids, self.config.max_new_tokens)
+                    for tokens, stopped in decoded:
+                        text = self.backbone.tokenizer.decode(tokens, skip_special_tokens=True)
+                        answer = read_answer(text, truncated=not stopped)
+                        stats.n += 1
+                        if answer.value is None:
+                            stats.invalid[str(answer.reason)] += 1
+                        scores.append(self.train_mean if answer.value is None else answer.value)
                 task.advance(len(chunk))
         scorer.train(was_training)
-        rate = invalid / len(examples) if self.config.head == "generate" and examples else None
-        if rate:
-            progress.say(
-                f"{invalid} of {len(examples)} answers had no number 0-100 ({100 * rate:.1f}%); "
-                f"they got the training mean {self.train_mean:.4f}"
-            )
-        return pd.Series(scores, index=list(ids), dtype=float), rate
+        if self.config.head != "generate":
+            return pd.Series(scores, index=list(ids), dtype=float), None
+        if stats.invalid:
+            progress.say(f"invalid answers: {stats.describe()}; they got the training mean {self.train_mean:.4f}")
+        return pd.Series(scores, index=list(ids), dtype=float), stats
+
+
+def _readable(text: str) -> str:
+    """A prompt with each run of visual tokens written once with its count (`<|image_pad|>*252`)."""
+    return re.sub(
+        r"(<\|(?:image|video)_pad\|>)\1*", lambda m: f"{m.group(1)}*{len(m.group()) // len(m.group(1))}", text
+    )
 
 
 def _grid_of(path: Path) -> torch.Tensor:

@@ -1,13 +1,16 @@
 """The qwen-vl run variant: a Qwen-VL model adapted with (Q)LoRA to predict memorability from frames and captions.
 
 After Martin-Fernandez et al. (Sensors 2025): the first, middle and last frames and the five captions go into a
-prompt (a replaceable template, `prompts/qwen_vl_memorability.txt`), and the model answers a number 0-100. Heads:
+prompt (a replaceable template, `prompts/qwen_vl_memorability.txt`, rendered through the model's own chat
+template), and the model answers a number 0-100. Heads:
     generate   the paper's: the label round(100 * score) is the answer text, the loss is on the answer tokens only;
-               prediction decodes greedily and parses an integer 0-100 (invalid answers get the training mean,
-               and their rate is reported)
+               prediction decodes greedily (room for a sentence) and reads the score with `prompt.read_answer`
+               (invalid answers get the training mean, and their rate is reported by reason)
     head       a linear regression head on the last prompt token's hidden state, MSE; no vocabulary at all
     expected   trained like generate; predicts the probability-weighted mean of the answers 0..100
-Optionally N frames go in as one video input. Visual tokens are cached on disk and reused (`features.visual_tokens`).
+Frames keep their aspect ratio at an image_size^2 pixel budget (or are squashed square on request). Optionally N
+frames go in as one video input, timed by the clip's real frame times. Visual tokens are cached on disk and reused
+(`features.visual_tokens`).
 
 Early stopping and keep-best evaluate, after every epoch, on the videos the runner held out of the fit's own
 training videos (`val_fraction` of them, whole groups): never on the fold being scored.
@@ -44,6 +47,7 @@ class QwenVL(Variant):
         runtime = QwenVLRuntime(config, lora=True, train_mean=train_mean)
         mark_trainable(runtime.scorer)
         examples = runtime.examples(dataset, ids, with_labels=True, progress=ctx.progress)
+        prompt_example = runtime.prompt_example  # the first training video's, before evaluations render others
         gold = dataset.rows(stop).set_index("video_id")[ctx.target].astype(float) if stop else None
 
         def eval_fn(model: nn.Module) -> float:
@@ -65,4 +69,4 @@ class QwenVL(Variant):
             seed=ctx.seed,
             progress=ctx.progress,
         )
-        return QwenVLModel(runtime, trained=True, history=outcome.history, fit_report=outcome.summary())
+        return QwenVLModel(runtime, True, outcome.history, outcome.summary(), prompt_example)
