@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
+from mediaeval_memo.core.ids import UniqueIds
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
 
 SHOW_IDS = 5
@@ -98,17 +99,14 @@ def _from_csv(path: Path) -> Clusters:
     column = "group" if "group" in others else others[0]
     problems = ProblemList()
     labels: dict[str, str] = {}
-    first: dict[str, int] = {}
+    ids = UniqueIds()
     for line, (vid, label) in enumerate(zip(frame["video_id"], frame[column], strict=True), start=2):
         vid, label = vid.strip(), label.strip()
-        if vid in first:
-            problems.add(
-                path, f"duplicate video id (first on line {first[vid]})", line=line, field="video_id", value=vid
-            )
+        if why := ids.problem(vid, f"on line {line}"):
+            problems.add(path, why, line=line, field="video_id", value=vid)
         elif not label:
             problems.add(path, "empty cluster label", line=line, field=column, value=vid)
         else:
-            first[vid] = line
             labels[vid] = label
     problems.raise_if_any()
     return Clusters(labels, str(path))
