@@ -190,6 +190,8 @@ class Reporter:
             self._bars.update(task._bar, completed=task.completed, total=task.total, note=task.note)
         now = time.monotonic()
         due = now - task.started >= self.quiet_s if task._last_line is None else now - task._last_line >= self.every_s
+        if task.total is not None and task.completed >= task.total:
+            due = False  # the "done" line follows at once; a "100%" line before it says nothing new
         if due:
             task._last_line = now
             self._line(task, task.line())
