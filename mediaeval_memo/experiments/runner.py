@@ -50,7 +50,7 @@ from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
 from mediaeval_memo.data.splits import holdout, split_folds
 from mediaeval_memo.variants import get_variant
-from mediaeval_memo.variants.base import FitContext, Model, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Job, Model, Variant, VariantConfig
 
 VARIANT_FILE = "variant.json"
 CONFIG_FILE = "config.yaml"
@@ -217,6 +217,14 @@ def train(
     dataset = PreparedDataset.load(data_dir)
     config = resolve_config(variant.Config, recipe, overrides)
     config.target = dataset.check_target(config.target)
+    chosen = parse_folds(folds, dataset.folds.k) if dataset.folds is not None else []
+    # Settings left to the data are fixed once for the whole job, from its size alone (no label is shown), so the
+    # folds run what the final model runs, and config.yaml records them.
+    n_labelled = len(dataset.labelled(config.target))
+    outer = dataset.folds.k if dataset.folds is not None else 0
+    job = Job(dataset.with_labels_of(()), config.target, n_labelled, len(chosen) + final, outer)
+    planned = variant.plan(config, job)
+    config = planned.config
     out = Path(out)
     resolved = {"variant": variant.name, "config": config_to_dict(config)}
     resolved_text = yaml.safe_dump(resolved, sort_keys=False)
@@ -226,13 +234,14 @@ def train(
         "dataset": dataset.name,
         "items_sha256": sha256_file(dataset.root / ITEMS_FILE),
     }
-    chosen = parse_folds(folds, dataset.folds.k) if dataset.folds is not None else []
     if folds not in ("none", "all") and dataset.folds is None:
         raise InputError(Problem(str(dataset.root), "the dataset has no folds.json; prepare it again"))
     require_output_folder(out, "the folder the run is written to")
     _claim_out_dir(out, resolved_text, identity, resume, force)
     with progress.attach(out / LOG_FILE):
         progress.say(f"{variant.name} on {dataset.name} ({config.target}) into {out}")
+        for line in planned.lines:
+            progress.say(line)
         fold_srcc = _cross_validate(variant, dataset, config, chosen, out, progress)
         oof_srcc = _pool_folds(dataset, config, chosen, fold_srcc, out, progress) if chosen else None
         test_path = _fit_final(variant, dataset, config, out, progress) if final else None

@@ -88,6 +88,28 @@ class FitContext:
         return "final model" if self.fold == "all" else f"fold {self.fold}"
 
 
+@dataclass(frozen=True)
+class Job:
+    """What a variant may know of a whole training job before its first fit, to size its settings: the dataset
+    with no labels at all, the target, how many labelled videos the largest fit learns from (the final model's),
+    how many fits the job makes (outer folds run, plus the final model), and the dataset's outer folds (the
+    final model tunes on them; 0 when it has none)."""
+
+    dataset: PreparedDataset
+    target: str
+    n_labelled: int
+    fits: int
+    outer_folds: int = 0
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A job's config with every setting concrete, and what was chosen and why (for the log)."""
+
+    config: VariantConfig
+    lines: tuple[str, ...] = ()
+
+
 class Model(ABC):
     """A fitted variant."""
 
@@ -132,6 +154,11 @@ class Variant(ABC):
     def splits(self, config: VariantConfig) -> SplitRequest:
         """What the runner should carve from each fit's training ids (nothing by default)."""
         return SplitRequest()
+
+    def plan(self, config: VariantConfig, job: Job) -> Planned:
+        """The settings every fit of `job` runs with, called once by the runner before the first fit, so that
+        the folds and the final model run the same settings. Default: the config as it is."""
+        return Planned(config)
 
     @abstractmethod
     def fit(self, config: VariantConfig, ctx: FitContext) -> AnyModel:
