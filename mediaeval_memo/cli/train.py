@@ -39,6 +39,15 @@ def _overrides(pairs: tuple[str, ...], **flags: object) -> dict[str, object]:
 @click.option("--model", "model_name", default=None, help="Backbone name or path (neural variants).")
 @click.option("--max-steps", type=int, default=None, help="Stop each fit after this many optimizer steps.")
 @click.option("--head", default=None, help="Output head (qwen-vl: generate | head | expected).")
+@click.option(
+    "--budget",
+    "budget_minutes",
+    type=float,
+    default=None,
+    metavar="MINUTES",
+    help="gbt: minutes the settings left to the data (members, PCA, trials) may take for the whole job; the "
+    "plan is printed and saved in config.yaml (default 10).",
+)
 @click.option("--folds", default="all", show_default=True, help="Outer folds to run: all, none, or e.g. 0,2.")
 @click.option(
     "--final/--no-final",
@@ -74,6 +83,7 @@ def train(
     model_name: str | None,
     max_steps: int | None,
     head: str | None,
+    budget_minutes: float | None,
     folds: str,
     final: bool,
     resume: bool,
@@ -98,7 +108,14 @@ def train(
             click.echo(f"{name} ({getattr(tp, '__name__', tp)}, default {default!r}): {text}")
         return
     overrides = _overrides(
-        pairs, target=target, seed=seed, model=model_name, max_steps=max_steps, head=head, report_to=report_to
+        pairs,
+        target=target,
+        seed=seed,
+        model=model_name,
+        max_steps=max_steps,
+        head=head,
+        report_to=report_to,
+        budget_minutes=budget_minutes,
     )
     if grid_specs:
         from mediaeval_memo.experiments.grid import run_grid

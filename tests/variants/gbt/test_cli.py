@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -24,8 +25,8 @@ def test_recipes_resolve_and_quick_matches_the_demo() -> None:
     from mediaeval_memo.variants.gbt import GBTConfig
 
     full = resolve_config(GBTConfig, REPO / "runs" / "gbt.yaml")
-    assert full.members == ["lightgbm", "xgboost", "catboost", "histgb", "svr"] and full.n_trials == 20
-    assert full.ensemble == "ridge"
+    assert full.members == ["lightgbm", "xgboost", "catboost", "histgb", "svr", "tfidf"] and full.n_trials == 0
+    assert full.budget_minutes == 30 and full.ensemble == "select"
     quick = yaml.safe_load((REPO / "runs" / "gbt-quick.yaml").read_text())
     assert quick["variant"] == "gbt"
     assert quick["config"] == QUICK_RECIPE
@@ -42,12 +43,14 @@ def test_train_and_predict_happy_path(tmp_path: Path) -> None:
     assert len(oof) == 96 and sorted(oof["fold"].unique()) == [0, 1, 2, 3]
     srcc = float(result.output.split("out-of-fold Spearman: ")[1].split()[0])
     assert srcc > 0.5
-    assert sorted(p.name for p in (out / "model").iterdir()) == [
-        "gbt.json",
-        "histgb_0.npz",
-        "lightgbm_0.txt",
-        "transform.npz",
-    ]
+    # The planned members, each kept one with its file (which are kept depends on the data).
+    saved = json.loads((out / "model" / "gbt.json").read_text())
+    assert saved["report"]["settings"]["members"] == ["svr", "tfidf", "lightgbm", "histgb"]
+    suffix = {"svr": ".npz", "tfidf": ".npz", "lightgbm": ".txt", "histgb": ".npz"}
+    kept = [m for m, row in saved["report"]["members"].items() if row["kept"]]
+    assert kept and sorted(p.name for p in (out / "model").iterdir()) == sorted(
+        ["gbt.json", "transform.npz", *(f"{m}_0{suffix[m]}" for m in kept)]
+    )
     pred = CliRunner().invoke(
         cli, ["predict", "--model", str(out), "--data", str(data), "--split", "test", "--out", str(tmp_path / "p.csv")]
     )
@@ -70,9 +73,12 @@ def test_help_config_lists_every_field() -> None:
         (
             ["--set", "members=lightgbm,catbost"],
             "error: command line: members 'catbost': unknown member "
-            "(accepted: lightgbm, xgboost, catboost, histgb, svr)\n",
+            "(accepted: lightgbm, xgboost, catboost, histgb, svr, tfidf)\n",
         ),
-        (["--set", "ensemble=vote"], "error: command line: ensemble 'vote': expected one of 'rank_mean', 'ridge'\n"),
+        (
+            ["--set", "ensemble=vote"],
+            "error: command line: ensemble 'vote': expected one of 'select', 'ridge', 'rank_mean'\n",
+        ),
         (["--set", "n_trial=3"], None),
     ],
 )

@@ -18,7 +18,7 @@ from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.experiments.runner import fit_context
 from mediaeval_memo.variants import get_variant
 from mediaeval_memo.variants.gbt import GBTConfig, GBTModel, GBTVariant, TargetEncoding
-from mediaeval_memo.variants.gbt.members import MEMBERS, KernelMachine, TreeArrays, get_member
+from mediaeval_memo.variants.gbt.members import MEMBERS, Inputs, KernelMachine, TreeArrays, get_member
 from tests.variants.gbt.gbt_data import make_dataset
 
 FAST: dict[str, dict[str, Any]] = {
@@ -27,12 +27,19 @@ FAST: dict[str, dict[str, Any]] = {
     "catboost": {"iterations": 40},
     "histgb": {"max_iter": 40, "min_samples_leaf": 5},
     "svr": {},
+    "tfidf": {},
 }
 
 
 def fast_config(members: list[str], **kw: Any) -> GBTConfig:
     params = {m: FAST[m] for m in members}
     return GBTConfig(members=members, params=params, n_jobs=1, **{"n_trials": 1, **kw})
+
+
+def dense(X: np.ndarray, groups: list[int] | None = None) -> Inputs:
+    """A member's inputs of a bare matrix: each column its own group unless told, no captions."""
+    labels = np.arange(X.shape[1]) if groups is None else np.asarray(groups)
+    return Inputs(X, labels, [""] * len(X))
 
 
 def fit(
@@ -117,7 +124,8 @@ def test_inner_folds_holding_outer_validation_ids_are_refused(tmp_path: Path) ->
 
 
 def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDataset, tmp_path: Path) -> None:
-    config = fast_config(sorted(MEMBERS), n_trials=2, bagging_seeds=2)
+    # rank_mean keeps every member (select could drop some), so that each member's files are checked.
+    config = fast_config(sorted(MEMBERS), n_trials=2, bagging_seeds=2, ensemble="rank_mean")
     first = fit(dataset, config, None)
     second = fit(dataset, config, None)
     a = first.predict_members(dataset, "test")
@@ -139,6 +147,7 @@ def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDa
             "xgboost_0.json",
             "xgboost_1.json",
             "svr_0.npz",  # deterministic: fitted once whatever bagging_seeds says
+            "tfidf_0.npz",
         ]
     )
 
@@ -191,16 +200,16 @@ def test_svr_arrays_match_sklearn_and_round_trip(tmp_path: Path) -> None:
     y = 5 + 2 * np.tanh(X[:, 0] / 3) + rng.normal(0, 0.3, 300)
     member = get_member("svr")
     params = {"C": 2.0, "epsilon": 0.2, "gamma_scale": 0.5}
-    fitted = member.fit(X, y, params, 0, 1)
+    fitted = member.fit(dense(X), y, params, 0, 1)
     Z = (X - X.mean(0)) / X.std(0)
     ref = SVR(C=2.0, epsilon=0.2, gamma=0.5 / 8).fit(Z, (y - y.mean()) / y.std())
     X_new = rng.normal(size=(50, 8)) * 3
     expected = y.mean() + y.std() * ref.predict((X_new - X.mean(0)) / X.std(0))
-    np.testing.assert_allclose(member.predict(fitted, X_new), expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(member.predict(fitted, dense(X_new)), expected, rtol=1e-9, atol=1e-9)
     member.save(fitted, tmp_path / "svr.npz")
     again = member.load(tmp_path / "svr.npz")
     assert isinstance(again, KernelMachine)
-    assert np.array_equal(member.predict(again, X_new), member.predict(fitted, X_new))
+    assert np.array_equal(member.predict(again, dense(X_new)), member.predict(fitted, dense(X_new)))
 
 
 def test_svr_scales_a_feature_block_as_a_whole() -> None:
@@ -208,13 +217,13 @@ def test_svr_scales_a_feature_block_as_a_whole() -> None:
     block = rng.normal(size=(300, 4)) * np.array([4.0, 2.0, 1.0, 0.1])  # PCA-like: falling variances
     X = np.column_stack([block, 100 + 50 * rng.normal(size=300)])  # and a metadata column on its own scale
     y = block[:, 0] + rng.normal(0, 0.5, 300)
-    fitted = get_member("svr").fit(X, y, get_member("svr").default_params(), 0, 1, np.array([0, 0, 0, 0, 1]))
+    fitted = get_member("svr").fit(dense(X, [0, 0, 0, 0, 1]), y, get_member("svr").default_params(), 0, 1)
     block_scale = np.sqrt(block.var(0).mean())
     np.testing.assert_allclose(fitted.x_scale, [block_scale] * 4 + [X[:, 4].std()])
-    alone = get_member("svr").fit(X, y, get_member("svr").default_params(), 0, 1)  # no groups: each column alone
+    alone = get_member("svr").fit(dense(X), y, get_member("svr").default_params(), 0, 1)  # each column alone
     np.testing.assert_allclose(alone.x_scale, X.std(0))
     with pytest.raises(ValueError, match="column_groups has shape"):
-        get_member("svr").fit(X, y, get_member("svr").default_params(), 0, 1, np.array([0, 1]))
+        get_member("svr").fit(dense(X, [0, 1]), y, get_member("svr").default_params(), 0, 1)
 
 
 def test_column_groups_follow_the_design(dataset: PreparedDataset) -> None:
@@ -235,14 +244,14 @@ def test_svr_fills_missing_values_with_training_means() -> None:
     X[::7, 1] = np.nan
     X[:, 3] = np.nan  # a column missing everywhere
     member = get_member("svr")
-    fitted = member.fit(X, y, member.default_params(), 0, 1)
-    pred = member.predict(fitted, X)
+    fitted = member.fit(dense(X), y, member.default_params(), 0, 1)
+    pred = member.predict(fitted, dense(X))
     assert np.isfinite(pred).all() and spearmanr(pred, y).statistic > 0.9
     row = X[:1].copy()
     row[0, 1] = np.nan
     filled = row.copy()
     filled[0, 1] = fitted.x_mean[1]
-    assert member.predict(fitted, row)[0] == member.predict(fitted, filled)[0]
+    assert member.predict(fitted, dense(row))[0] == member.predict(fitted, dense(filled))[0]
 
 
 def test_categorical_encoding_is_cross_fitted(dataset: PreparedDataset) -> None:
@@ -256,8 +265,8 @@ def test_categorical_encoding_is_cross_fitted(dataset: PreparedDataset) -> None:
     # Give every video its own category: a leaky encoding would copy each video's own target.
     raw.cats["action"] = np.array(ids)
     y = dataset.rows(ids)["mem_score"].to_numpy()
-    _, X = Transform.fit(design, raw, y, config)
-    assert not np.isclose(X[:, -1], y).any()
+    _, inputs = Transform.fit(design, raw, y, config)
+    assert not np.isclose(inputs.X[:, -1], y).any()
     enc = TargetEncoding.fit(np.array(["a", "a", "b", ""]), np.array([1.0, 3.0, 5.0, 7.0]), smoothing=0.0)
     assert enc.apply(np.array(["a", "b", "zzz", ""])).tolist() == [2.0, 5.0, 4.0, 4.0]
 
@@ -288,8 +297,8 @@ def test_columns_unknown_on_test_are_dropped(tmp_path: Path) -> None:
 def test_config_validation_names_field_and_value() -> None:
     with pytest.raises(InputError, match=r"members 'ligthgbm': unknown member \(accepted: lightgbm, xgboost"):
         resolve_config(GBTConfig, None, {"members": "ligthgbm"})
-    with pytest.raises(InputError, match=r"n_trials 0: must be >= 1"):
-        resolve_config(GBTConfig, None, {"n_trials": "0"})
+    with pytest.raises(InputError, match=r"n_trials -1: must be >= 1 \(1 = the members' defaults\), or 0 \(planned\)"):
+        resolve_config(GBTConfig, None, {"n_trials": "-1"})
     with pytest.raises(InputError, match=r"params 'catboost': not one of the chosen members \(lightgbm\)"):
         resolve_config(GBTConfig, None, {"members": "lightgbm", "params": "{catboost: {depth: 3}}"})
     config = resolve_config(GBTConfig, None, {"params": "{lightgbm: {n_estimators: 5}}", "ensemble": "ridge"})
@@ -333,3 +342,72 @@ def test_rationale_blocks_enter_only_their_own_fold(tmp_path: Path) -> None:
         "2": [],
         "all": ["text__enc__rationale_all"],
     }
+
+
+def test_selection_drops_a_member_that_adds_nothing() -> None:
+    from mediaeval_memo.variants.gbt.ensemble import Ensemble, select_weights
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=500)
+    oof = {
+        "good": y + rng.normal(0, 1.0, 500),
+        "other": y + rng.normal(0, 1.0, 500),  # as good, with errors of its own: worth averaging in
+        "noise": rng.normal(size=500),
+    }
+    weights = select_weights(oof, y)
+    assert weights[2] == 0 and weights[0] > 0 and weights[1] > 0 and np.isclose(weights.sum(), 1.0)
+    ensemble = Ensemble.fit("select", oof, y, 1.0)
+    assert ensemble.kept() == ["good", "other"]
+    blended = ensemble.combine(oof)
+    assert spearmanr(blended, y).statistic > max(spearmanr(oof[m], y).statistic for m in ("good", "other"))
+    assert np.array_equal(Ensemble.from_json(ensemble.to_json()).combine(oof), blended)
+
+
+def test_a_member_dropped_by_selection_is_never_fitted(
+    dataset: PreparedDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediaeval_memo.variants.gbt import ensemble
+
+    # Which member selection drops depends on the data (test_selection_drops_a_member_that_adds_nothing); what
+    # happens to a dropped member is tested here: no final fit, no file, a report that says so.
+    monkeypatch.setattr(ensemble, "select_weights", lambda oof, y: np.array([1.0, 0.0]))
+    model = fit(dataset, fast_config(["svr", "tfidf"]), 0)
+    assert list(model.fitted) == ["svr"]
+    report = model.report()["members"]
+    assert report["tfidf"]["kept"] is False and report["tfidf"]["weight"] == 0
+    assert report["svr"]["weight"] == 1.0
+    assert model.predict(dataset, "test").notna().all()
+
+
+def test_text_member_matches_sklearn_and_round_trips(tmp_path: Path) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(0)
+    words = ["dog", "cat", "runs", "sleeps", "red", "car", "beach", "crowd", "cheers", "slowly"]
+    texts = [" ".join(rng.choice(words, size=6)) + ("\nA dog runs" if i % 3 else "") for i in range(80)]
+    y = np.array([t.count("dog") + 0.1 * rng.normal() for t in texts])
+    member = get_member("tfidf")
+    params = {"alpha": 2.0, "min_df": 2, "ngram_max": 2}
+    inputs = Inputs(np.zeros((80, 0)), np.zeros(0, dtype=int), texts)
+    fitted = member.fit(inputs, y, params, 0, 1)
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    ref = Ridge(alpha=2.0).fit(vectorizer.fit_transform(texts), y)
+    new = ["a dog and a cat", "nothing known here", ""]
+    new_inputs = Inputs(np.zeros((3, 0)), np.zeros(0, dtype=int), new)
+    np.testing.assert_allclose(member.predict(fitted, new_inputs), ref.predict(vectorizer.transform(new)), atol=1e-12)
+    member.save(fitted, tmp_path / "tfidf.npz")
+    again = member.load(tmp_path / "tfidf.npz")
+    assert np.array_equal(member.predict(again, new_inputs), member.predict(fitted, new_inputs))
+
+
+def test_a_member_per_block_reads_that_block_only(dataset: PreparedDataset, tmp_path: Path) -> None:
+    config = GBTConfig(members=["svr@emb", "tfidf"], n_trials=1, pca_components=0, ensemble="rank_mean", n_jobs=1)
+    model = fit(dataset, config, None)
+    assert list(model.fitted) == ["svr@emb", "tfidf"]
+    kernel = model.fitted["svr@emb"][0]
+    assert kernel.x_mean.shape == (12,)  # the 12-dim block, without the metadata and encoding columns
+    model.save(tmp_path / "model")
+    assert (tmp_path / "model" / "svr@emb_0.npz").is_file()
+    again = GBTModel.load(tmp_path / "model")
+    assert again.predict_members(dataset, "test").equals(model.predict_members(dataset, "test"))

@@ -1,0 +1,162 @@
+"""The settings a GBT job runs with when the config leaves them to the data: which members, how far each feature
+block is reduced, how many tuning trials, all sized to the job's rows and columns and its time budget.
+
+Why sizes matter: on a few hundred videos (VIDEM) every member fits in a second, PCA keeps the trees from chasing
+noise in hundreds of dimensions, and tuning is cheap; on 7000 videos of 384-dimensional caption embeddings
+(Memento10k) the RBF SVR on the raw blocks is the strongest member, PCA to a few dozen components loses signal,
+the trees add little, and a tuning trial of the SVR costs seconds times inner folds times fits. The plan:
+
+- members: an SVR whenever there are feature blocks, `tfidf` whenever videos have captions, and the trees where
+  they pay: `lightgbm` and `histgb` on small data (below `LARGE_ROWS` labelled videos), and `lightgbm` on large
+  data only when there are numeric metadata or categorical columns for it to split on. On large data each block
+  gets an SVR of its own (`svr@BLOCK`): on Memento10k captions, SVRs on MiniLM's mean and layers 2-6 blocks
+  blended with tfidf reach 0.631 CV, one SVR on both blocks with tfidf 0.628. On small data one SVR reads every
+  column (a kernel per block would be fitted on too few videos to weigh). Ensemble selection then keeps the
+  members that help (`ensemble.select`).
+- PCA: none on large data for blocks up to `RAW_DIM_MAX` dimensions (wider ones keep `RAW_DIM_MAX` components);
+  on small data about one component per ten videos (8 to 64).
+- trials: the most (up to `MAX_TRIALS`) whose estimated cost fits the budget, from the cost model below. The
+  budget is planned, not timed: results never depend on the machine's speed, and the log puts the estimate
+  beside the time actually taken. A config that sets members, pca_components or n_trials keeps its values.
+
+The cost model holds seconds per fit on this project's reference machine (2 CPU cores), measured by
+`benchmarks/gbt_costs.py`; a faster machine finishes early, a slower one late, and the log says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from mediaeval_memo.variants.gbt.config import GBTConfig
+
+LARGE_ROWS = 2000  # from here the kernel and the text model carry the ensemble (see the module's docstring)
+RAW_DIM_MAX = 1024  # large data: blocks up to this width enter as they are
+MAX_TRIALS = 30
+BUDGET_SHARE = 0.8  # of the budget planned for member fits; the rest goes to transforms, predictions and files
+
+# Seconds for one fit of a member's defaults on n rows of d dense columns with one thread, on the reference
+# machine (2 cores), from `python benchmarks/gbt_costs.py --threads 1` and, for svr and tfidf, real Memento10k
+# runs (real captions are longer than the benchmark's). Trials average a little dearer than the defaults.
+_SECONDS_PER = {
+    "svr": lambda n, d: 2.2e-10 * n * n * max(d, 16),
+    "tfidf": lambda n, d: 2.5e-4 * n,
+    "lightgbm": lambda n, d: 1.1 + 2.0e-6 * n * d,
+    "histgb": lambda n, d: 0.6 + 4.5e-6 * n * d,
+    "xgboost": lambda n, d: 1.1 + 2.5e-6 * n * d,
+    "catboost": lambda n, d: 4.5 + 0.01 * d + 1.0e-6 * n * d,
+}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the plan reads of a job: labelled videos (the final model's rows), fits (outer folds run + final
+    model), inner folds per fold's fit and for the final model (which tunes on the outer folds), the feature
+    blocks' widths, the other dense columns, and whether there is text."""
+
+    n_labelled: int
+    fits: int
+    inner_folds: int
+    final_inner_folds: int
+    blocks: tuple[tuple[str, int], ...]  # (name, dims) in the design's order
+    n_other_columns: int
+    has_text: bool
+
+
+def fit_seconds(member: str, n: int, d: int) -> float:
+    return float(_SECONDS_PER[member](n, d))
+
+
+def choose_members(shape: Shape) -> list[str]:
+    large = shape.n_labelled >= LARGE_ROWS
+    members: list[str] = []
+    if large and len(shape.blocks) > 1:
+        members.extend(f"svr@{name}" for name, _ in shape.blocks)
+    elif shape.blocks:
+        members.append("svr")
+    if shape.has_text:
+        members.append("tfidf")
+    if not large or shape.n_other_columns or not members:
+        members.append("lightgbm")
+    if not large:
+        members.append("histgb")
+    return members
+
+
+def choose_pca(shape: Shape) -> int:
+    if shape.n_labelled >= LARGE_ROWS:
+        return 0 if all(d <= RAW_DIM_MAX for _, d in shape.blocks) else RAW_DIM_MAX
+    return max(8, min(64, shape.n_labelled // 10))
+
+
+def member_width(shape: Shape, member: str, pca: int) -> int:
+    """Columns member reads: its block's (NAME@BLOCK), or each block as it is or reduced plus the other columns."""
+    reduced = {name: d if pca == 0 or d <= pca else pca for name, d in shape.blocks}
+    block = member.partition("@")[2]
+    return reduced.get(block, 0) if block else sum(reduced.values()) + shape.n_other_columns
+
+
+def estimate_seconds(shape: Shape, members: list[str], pca: int, trials: int, bagging_seeds: int) -> float:
+    """The job's member fits: per fit, `trials` x inner folds on the inner training parts, then the member's
+    fits on all of the fit's rows. Every fit is costed at the final model's size (folds are a little smaller)."""
+    n = shape.n_labelled
+
+    def one_fit(k: int) -> float:
+        seconds = 0.0
+        for m in members:
+            name, d = m.partition("@")[0], member_width(shape, m, pca)
+            seeds = 1 if name in ("svr", "tfidf") else bagging_seeds
+            seconds += trials * k * fit_seconds(name, n * (k - 1) // k, d) + seeds * fit_seconds(name, n, d)
+        return seconds
+
+    return (shape.fits - 1) * one_fit(shape.inner_folds) + one_fit(shape.final_inner_folds)
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: GBTConfig  # every setting concrete
+    estimate_s: float
+    lines: list[str]  # what was chosen and why, for the log
+
+
+def make_plan(config: GBTConfig, shape: Shape) -> Plan:
+    """The concrete config of a job: each setting the config leaves open (members [], pca_components -1,
+    n_trials 0) chosen from the job's shape and budget; the others kept."""
+    members = list(config.members) or choose_members(shape)
+    pca = config.pca_components if config.pca_components >= 0 else choose_pca(shape)
+    budget_s = config.budget_minutes * 60.0
+    if config.n_trials >= 1:
+        trials = config.n_trials
+    else:
+        affordable = [
+            t
+            for t in range(1, MAX_TRIALS + 1)
+            if estimate_seconds(shape, members, pca, t, config.bagging_seeds) <= BUDGET_SHARE * budget_s
+        ]
+        trials = affordable[-1] if affordable else 1
+    estimate = estimate_seconds(shape, members, pca, trials, config.bagging_seeds)
+    # Fixed parameters of members the plan left out (a recipe's small trees, on large data) have nothing to fix.
+    params = {m: p for m, p in config.params.items() if any(m in (s, s.partition("@")[0]) for s in members)}
+    planned = dataclasses.replace(config, members=members, pca_components=pca, n_trials=trials, params=params)
+    origin = {
+        "members": "set" if config.members else "planned",
+        "pca": "set" if config.pca_components >= 0 else "planned",
+        "trials": "set" if config.n_trials >= 1 else "planned",
+    }
+    dims = ", ".join(str(d) for _, d in shape.blocks) or "none"
+    lines = [
+        f"plan: {shape.n_labelled} labelled videos, feature blocks of {dims} dims, {shape.n_other_columns} other "
+        f"columns, {'captions' if shape.has_text else 'no captions'}; {shape.fits} fits, tuning on "
+        f"{shape.inner_folds} inner folds ({shape.final_inner_folds} for the final model)",
+        f"plan: members {', '.join(members)} ({origin['members']}); "
+        + (f"PCA to {pca} components per block" if pca else "blocks used as they are (no PCA)")
+        + f" ({origin['pca']}); {trials} tuning trial{'s' if trials != 1 else ''} per member and fit "
+        f"({origin['trials']}{'; 1 = the defaults' if trials == 1 else ''})",
+        f"plan: estimated {estimate / 60:.1f} min of member fits against a budget of {config.budget_minutes:g} min",
+    ]
+    if estimate > budget_s:
+        lines.append(
+            f"plan: over budget even so ({estimate / 60:.1f} min); fewer members (--set members=...), fewer "
+            "trials or PCA (--set pca_components=64) would cut it"
+        )
+    return Plan(planned, estimate, lines)
