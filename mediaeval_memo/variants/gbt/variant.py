@@ -34,7 +34,7 @@ from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.io import atomic_write_text
 from mediaeval_memo.variants.base import FitContext, Job, Planned, SplitRequest, Variant, VariantConfig
 from mediaeval_memo.variants.gbt.config import GBTConfig
-from mediaeval_memo.variants.gbt.design import Design, Transform
+from mediaeval_memo.variants.gbt.design import Design, Transform, has_captions
 from mediaeval_memo.variants.gbt.ensemble import Ensemble
 from mediaeval_memo.variants.gbt.members import get_member
 from mediaeval_memo.variants.gbt.model import GBTModel
@@ -43,7 +43,7 @@ from mediaeval_memo.variants.gbt.tuning import Audit, InnerFold, Tuned, spearman
 
 
 class GBTVariant(Variant):
-    """Gradient-boosted tree ensemble (LightGBM, XGBoost, CatBoost, HistGB, SVR) on feature blocks and metadata."""
+    """An ensemble of tree libraries, an SVR and a TF-IDF ridge on feature blocks, captions and metadata."""
 
     name = "gbt"
     Config = GBTConfig
@@ -66,7 +66,6 @@ class GBTVariant(Variant):
         design.check_members(config.members, str(job.dataset.features_dir))
         if config.planned:
             return Planned(config)
-        texts = job.dataset.items["captions"] if "captions" in job.dataset.items.columns else None
         shape = Shape(
             n_labelled=job.n_labelled,
             fits=max(job.fits, 1),
@@ -74,7 +73,7 @@ class GBTVariant(Variant):
             final_inner_folds=job.outer_folds if job.outer_folds >= 2 else config.inner_folds,
             blocks=tuple(design.blocks.items()),
             n_other_columns=len(design.meta_columns) + len(design.categoricals),
-            has_text=texts is not None and bool(texts.map(lambda c: c is not None and len(c) > 0).any()),
+            has_text=has_captions(job.dataset.items),
         )
         plan = make_plan(config, shape)
         return Planned(plan.config, tuple(plan.lines))

@@ -99,3 +99,13 @@ def test_member_on_an_unknown_block_is_an_input_error(tmp_path: Path, spec: str)
         assert (
             result.output == "error: command line: members 'tfidf@emb': tfidf reads the captions, not a feature block\n"
         )
+
+
+def test_captions_are_seen_only_where_some_video_has_text() -> None:
+    import pandas as pd
+
+    from mediaeval_memo.variants.gbt.design import has_captions
+
+    assert not has_captions(pd.DataFrame({"video_id": ["a"]}))
+    assert not has_captions(pd.DataFrame({"captions": [[], None, float("nan"), np.array([""])]}))
+    assert has_captions(pd.DataFrame({"captions": [[], np.array(["a dog runs"])]}))
