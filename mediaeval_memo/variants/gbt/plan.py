@@ -14,7 +14,9 @@ the trees add little, and a tuning trial of the SVR costs seconds times inner fo
   column (a kernel per block would be fitted on too few videos to weigh). Ensemble selection then keeps the
   members that help (`ensemble.select`).
 - PCA: none on large data for blocks up to `RAW_DIM_MAX` dimensions (wider ones keep `RAW_DIM_MAX` components);
-  on small data about one component per ten videos (8 to 64).
+  on small data about one component per ten videos (8 to 64). When the members cannot fit the budget even
+  untuned (four tree libraries on 7000 x 768 raw dimensions take hours), the blocks are reduced to the largest of
+  `PCA_STEPS` that fits.
 - trials: the most (up to `MAX_TRIALS`) whose estimated cost fits the budget, from the cost model below. The
   budget is planned, not timed: results never depend on the machine's speed, and the log puts the estimate
   beside the time actually taken. A config that sets members, pca_components or n_trials keeps its values.
@@ -33,18 +35,20 @@ from mediaeval_memo.variants.gbt.config import GBTConfig
 LARGE_ROWS = 2000  # from here the kernel and the text model carry the ensemble (see the module's docstring)
 RAW_DIM_MAX = 1024  # large data: blocks up to this width enter as they are
 MAX_TRIALS = 30
+PCA_STEPS = (256, 128, 64, 32, 16)  # what a job too dear for its budget reduces its blocks to, largest first
 BUDGET_SHARE = 0.8  # of the budget planned for member fits; the rest goes to transforms, predictions and files
 
 # Seconds for one fit of a member's defaults on n rows of d dense columns with one thread, on the reference
-# machine (2 cores), from `python benchmarks/gbt_costs.py --threads 1` and, for svr and tfidf, real Memento10k
-# runs (real captions are longer than the benchmark's). Trials average a little dearer than the defaults.
+# machine (2 cores): `python benchmarks/gbt_costs.py --threads 1` at n x d = 32k-256k, and real Memento10k fits
+# (3733 x 768: LightGBM 22 s, XGBoost 27 s, CatBoost 81 s, HistGB 23 s; real captions for svr and tfidf, which are
+# longer than the benchmark's). Trials average a little dearer than the defaults.
 _SECONDS_PER = {
     "svr": lambda n, d: 2.2e-10 * n * n * max(d, 16),
     "tfidf": lambda n, d: 2.5e-4 * n,
-    "lightgbm": lambda n, d: 1.1 + 2.0e-6 * n * d,
-    "histgb": lambda n, d: 0.6 + 4.5e-6 * n * d,
-    "xgboost": lambda n, d: 1.1 + 2.5e-6 * n * d,
-    "catboost": lambda n, d: 4.5 + 0.01 * d + 1.0e-6 * n * d,
+    "lightgbm": lambda n, d: 0.5 + 7.5e-6 * n * d,
+    "histgb": lambda n, d: 0.6 + 8.0e-6 * n * d,
+    "xgboost": lambda n, d: 1.0 + 9.3e-6 * n * d,
+    "catboost": lambda n, d: 4.5 + 2.7e-5 * n * d,
 }
 
 
@@ -123,8 +127,23 @@ def make_plan(config: GBTConfig, shape: Shape) -> Plan:
     """The concrete config of a job: each setting the config leaves open (members [], pca_components -1,
     n_trials 0) chosen from the job's shape and budget; the others kept."""
     members = list(config.members) or choose_members(shape)
-    pca = config.pca_components if config.pca_components >= 0 else choose_pca(shape)
     budget_s = config.budget_minutes * 60.0
+    pca_note = ""
+    if config.pca_components >= 0:
+        pca = config.pca_components
+    else:
+        pca = choose_pca(shape)
+        untuned = estimate_seconds(shape, members, pca, 1, config.bagging_seeds)
+        if untuned > BUDGET_SHARE * budget_s:
+            # Too dear even untuned (trees on hundreds of raw dimensions): reduce the blocks as far as needed.
+            smaller = [k for k in PCA_STEPS if pca == 0 or k < pca]
+            fits = [
+                k
+                for k in smaller
+                if estimate_seconds(shape, members, k, 1, config.bagging_seeds) <= BUDGET_SHARE * budget_s
+            ]
+            pca = fits[0] if fits else smaller[-1]
+            pca_note = f", to fit the budget: unreduced blocks would take {untuned / 60:.0f} min untuned"
     if config.n_trials >= 1:
         trials = config.n_trials
     else:
@@ -150,13 +169,13 @@ def make_plan(config: GBTConfig, shape: Shape) -> Plan:
         f"{shape.inner_folds} inner folds ({shape.final_inner_folds} for the final model)",
         f"plan: members {', '.join(members)} ({origin['members']}); "
         + (f"PCA to {pca} components per block" if pca else "blocks used as they are (no PCA)")
-        + f" ({origin['pca']}); {trials} tuning trial{'s' if trials != 1 else ''} per member and fit "
+        + f" ({origin['pca']}{pca_note}); {trials} tuning trial{'s' if trials != 1 else ''} per member and fit "
         f"({origin['trials']}{'; 1 = the defaults' if trials == 1 else ''})",
         f"plan: estimated {estimate / 60:.1f} min of member fits against a budget of {config.budget_minutes:g} min",
     ]
     if estimate > budget_s:
         lines.append(
             f"plan: over budget even so ({estimate / 60:.1f} min); fewer members (--set members=...), fewer "
-            "trials or PCA (--set pca_components=64) would cut it"
+            "feature blocks (--set features=...) or a larger --budget would settle it"
         )
     return Plan(planned, estimate, lines)

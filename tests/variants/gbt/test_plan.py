@@ -52,6 +52,19 @@ def test_a_job_over_budget_says_so_and_what_would_cut_it() -> None:
     assert "--set members=" in plan.lines[-1]
 
 
+def test_members_too_dear_on_raw_blocks_get_them_reduced_to_fit_the_budget() -> None:
+    every = ["lightgbm", "xgboost", "catboost", "histgb", "svr", "tfidf"]
+    raw = estimate_seconds(MEMENTO, every, 0, 1, 3)
+    assert raw > BUDGET_SHARE * 30 * 60  # four tree libraries on 7000 x 768 raw dimensions: hours
+    plan = make_plan(GBTConfig(members=every, bagging_seeds=3, budget_minutes=30), MEMENTO)
+    assert plan.config.pca_components in (256, 128, 64, 32, 16)
+    assert plan.estimate_s <= BUDGET_SHARE * 30 * 60
+    assert f"to fit the budget: unreduced blocks would take {raw / 60:.0f} min untuned" in plan.lines[1]
+    # A PCA the config sets is kept, even over budget, and the plan says so.
+    fixed = make_plan(GBTConfig(members=every, bagging_seeds=3, budget_minutes=30, pca_components=0), MEMENTO)
+    assert fixed.config.pca_components == 0 and fixed.lines[-1].startswith("plan: over budget even so")
+
+
 def test_memo_train_prints_the_plan_and_records_the_settings(tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "ds")
     out = tmp_path / "m"
