@@ -218,6 +218,10 @@ def train(
     config = resolve_config(variant.Config, recipe, overrides)
     config.target = dataset.check_target(config.target)
     chosen = parse_folds(folds, dataset.folds.k) if dataset.folds is not None else []
+    if folds not in ("none", "all") and dataset.folds is None:
+        raise InputError(Problem(str(dataset.root), "the dataset has no folds.json; prepare it again"))
+    out = Path(out)
+    require_output_folder(out, "the folder the run is written to")
     # Settings left to the data are fixed once for the whole job, from its size alone (no label is shown), so the
     # folds run what the final model runs, and config.yaml records them.
     n_labelled = len(dataset.labelled(config.target))
@@ -225,7 +229,6 @@ def train(
     job = Job(dataset.with_labels_of(()), config.target, n_labelled, len(chosen) + final, outer)
     planned = variant.plan(config, job)
     config = planned.config
-    out = Path(out)
     resolved = {"variant": variant.name, "config": config_to_dict(config)}
     resolved_text = yaml.safe_dump(resolved, sort_keys=False)
     identity = {
@@ -234,9 +237,6 @@ def train(
         "dataset": dataset.name,
         "items_sha256": sha256_file(dataset.root / ITEMS_FILE),
     }
-    if folds not in ("none", "all") and dataset.folds is None:
-        raise InputError(Problem(str(dataset.root), "the dataset has no folds.json; prepare it again"))
-    require_output_folder(out, "the folder the run is written to")
     _claim_out_dir(out, resolved_text, identity, resume, force)
     with progress.attach(out / LOG_FILE):
         progress.say(f"{variant.name} on {dataset.name} ({config.target}) into {out}")
