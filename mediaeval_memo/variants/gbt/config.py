@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from mediaeval_memo.core.config import ConfigError
 from mediaeval_memo.variants.base import VariantConfig
-from mediaeval_memo.variants.gbt.members import MEMBER_NAMES
+from mediaeval_memo.variants.gbt.members import MEMBER_NAMES, block_of, fixes, member_name
 
 DEFAULT_CATEGORICALS = ("action", "category", "categoryName", "meta_category")
 
@@ -112,17 +112,16 @@ class GBTConfig(VariantConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         for m in self.members:
-            name, _, block = m.partition("@")
-            if name not in MEMBER_NAMES:
+            if member_name(m) not in MEMBER_NAMES:
                 raise ConfigError("members", m, f"unknown member (accepted: {', '.join(MEMBER_NAMES)})")
-            if block and name == "tfidf":
+            if block_of(m) and member_name(m) == "tfidf":
                 raise ConfigError("members", m, "tfidf reads the captions, not a feature block")
         if len(set(self.members)) != len(self.members):
             raise ConfigError("members", self.members, "each member at most once")
         for m, fixed in self.params.items():
-            if m.partition("@")[0] not in MEMBER_NAMES:
+            if member_name(m) not in MEMBER_NAMES:
                 raise ConfigError("params", m, f"unknown member (accepted: {', '.join(MEMBER_NAMES)})")
-            if self.members and not any(m in (spec, spec.partition("@")[0]) for spec in self.members):
+            if self.members and not any(fixes(m, spec) for spec in self.members):
                 raise ConfigError("params", m, f"not one of the chosen members ({', '.join(self.members)})")
             if not isinstance(fixed, dict):
                 raise ConfigError("params", fixed, f"the parameters of {m} must be a mapping of name: value")

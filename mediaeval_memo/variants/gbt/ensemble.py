@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from mediaeval_memo.variants.gbt.tuning import spearman
+
 SELECTION_ROUNDS = 20  # weights in steps of 1/20: finer steps fit the inner folds' noise, not the signal
 # A round counts only when it raises the inner Spearman by this much: a member whose scores are nearly constant
 # leaves the ranks almost unchanged and would otherwise be kept for gains that are rounding noise.
@@ -31,15 +33,6 @@ def _mid_ranks(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
     return (lo + hi) / (2.0 * len(reference))
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    r = float(spearmanr(a, b).statistic)
-    return r if np.isfinite(r) else 0.0
-
-
 def select_weights(oof: dict[str, np.ndarray], y: np.ndarray, rounds: int = SELECTION_ROUNDS) -> np.ndarray:
     """Caruana's greedy forward selection with replacement: one weight per member of `oof` (in its order), summing
     to 1. Ties go to the member listed first, so the result depends on nothing but the scores."""
@@ -48,7 +41,7 @@ def select_weights(oof: dict[str, np.ndarray], y: np.ndarray, rounds: int = SELE
     total = np.zeros(P.shape[0], dtype=np.float64)
     best, best_counts = -np.inf, counts
     for r in range(1, rounds + 1):
-        scores = [_spearman((total + P[:, j]) / r, y) for j in range(P.shape[1])]
+        scores = [spearman((total + P[:, j]) / r, y) for j in range(P.shape[1])]
         j = int(np.argmax(scores))
         counts = counts.copy()
         counts[j] += 1

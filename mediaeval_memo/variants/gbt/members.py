@@ -40,9 +40,6 @@ class Inputs:
     groups: np.ndarray  # a label per column of X: one shared by a feature block's columns, one for each other column
     texts: list[str]  # each video's captions as one text ("" where it has none), for the text members
 
-    def take(self, index: np.ndarray) -> Inputs:
-        return Inputs(self.X[index], self.groups, [self.texts[i] for i in index])
-
     def only_group(self, group: int) -> Inputs:
         """The columns of one group (a feature block's) alone."""
         keep = self.groups == group
@@ -571,12 +568,27 @@ MEMBERS: dict[str, Member] = {
 }
 
 
+def member_name(spec: str) -> str:
+    """The member's name in a spec: a name (`svr`: every column of the matrix) or `name@block` (that feature
+    block's columns only, e.g. one SVR per text view, so each block gets its own kernel width and its own weight)."""
+    return spec.partition("@")[0]
+
+
 def get_member(spec: str) -> Member:
-    """The member of a spec: a name (`svr`: every column of the matrix) or `name@block` (that feature block's
-    columns only, e.g. one SVR per text view, so each block gets its own kernel width and its own weight)."""
-    return MEMBERS[spec.partition("@")[0]]
+    return MEMBERS[member_name(spec)]
 
 
 def block_of(spec: str) -> str | None:
     """The feature block a spec restricts its member to (`svr@text__...__mean`), or None for every column."""
     return spec.partition("@")[2] or None
+
+
+def fixes(key: str, spec: str) -> bool:
+    """Whether the `params` entry `key` fixes parameters of member `spec`: its own entry, or its name's (a name
+    applies to its NAME@BLOCK members too)."""
+    return key in (spec, member_name(spec))
+
+
+def fixed_params(params: dict[str, dict[str, Any]], spec: str) -> dict[str, Any]:
+    """The parameters `params` fixes for member `spec`: its name's entry, overridden by its own."""
+    return {**params.get(member_name(spec), {}), **params.get(spec, {})}

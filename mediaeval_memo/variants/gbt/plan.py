@@ -31,6 +31,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from mediaeval_memo.variants.gbt.config import GBTConfig
+from mediaeval_memo.variants.gbt.members import block_of, fixes, get_member, member_name
 
 LARGE_ROWS = 2000  # from here the kernel and the text model carry the ensemble (see the module's docstring)
 RAW_DIM_MAX = 1024  # large data: blocks up to this width enter as they are
@@ -97,7 +98,7 @@ def choose_pca(shape: Shape) -> int:
 def member_width(shape: Shape, member: str, pca: int) -> int:
     """Columns member reads: its block's (NAME@BLOCK), or each block as it is or reduced plus the other columns."""
     reduced = {name: d if pca == 0 or d <= pca else pca for name, d in shape.blocks}
-    block = member.partition("@")[2]
+    block = block_of(member)
     return reduced.get(block, 0) if block else sum(reduced.values()) + shape.n_other_columns
 
 
@@ -109,8 +110,8 @@ def estimate_seconds(shape: Shape, members: list[str], pca: int, trials: int, ba
     def one_fit(k: int) -> float:
         seconds = 0.0
         for m in members:
-            name, d = m.partition("@")[0], member_width(shape, m, pca)
-            seeds = 1 if name in ("svr", "tfidf") else bagging_seeds
+            name, d = member_name(m), member_width(shape, m, pca)
+            seeds = bagging_seeds if get_member(m).seeded else 1  # as the fit does: no bagging without randomness
             seconds += trials * k * fit_seconds(name, n * (k - 1) // k, d) + seeds * fit_seconds(name, n, d)
         return seconds
 
@@ -156,7 +157,7 @@ def make_plan(config: GBTConfig, shape: Shape) -> Plan:
         trials = affordable[-1] if affordable else 1
     estimate = estimate_seconds(shape, members, pca, trials, config.bagging_seeds)
     # Fixed parameters of members the plan left out (a recipe's small trees, on large data) have nothing to fix.
-    params = {m: p for m, p in config.params.items() if any(m in (s, s.partition("@")[0]) for s in members)}
+    params = {m: p for m, p in config.params.items() if any(fixes(m, s) for s in members)}
     planned = dataclasses.replace(config, members=members, pca_components=pca, n_trials=trials, params=params)
     origin = {
         "members": "set" if config.members else "planned",

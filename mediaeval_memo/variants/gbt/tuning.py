@@ -16,7 +16,7 @@ import numpy as np
 from mediaeval_memo.core.config import config_to_dict
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.variants.gbt.config import GBTConfig
-from mediaeval_memo.variants.gbt.members import Inputs, get_member
+from mediaeval_memo.variants.gbt.members import Inputs, fixed_params, get_member
 
 # Told the ids of every fit a tuning makes (stage, ids): the tests use it to prove no outer validation id is seen.
 Audit = Callable[[str, Sequence[str]], None]
@@ -82,7 +82,7 @@ def tune_member(
         oof_of_trial[trial_number] = oof
         return float(np.mean(scores))
 
-    fixed = {**config.params.get(member_name.partition("@")[0], {}), **config.params.get(member_name, {})}
+    fixed = fixed_params(config.params, member_name)
 
     def objective(trial: optuna.Trial) -> float:
         params = member.suggest(trial) if trial.number else member.default_params()
