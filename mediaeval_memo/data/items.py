@@ -42,6 +42,17 @@ FEATURES_DIR = "features"
 LAYOUT_VERSION = 1
 
 
+def caption_list(value: object) -> list[str]:
+    """An item's `captions` cell as a list of strings (parquet gives back an array; a missing cell is no captions)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value]
+    raise TypeError(f"captions must be a list of strings, got {type(value).__name__}")
+
+
 def check_items(items: pd.DataFrame, targets: Sequence[str], source: str = ITEMS_FILE) -> None:
     """Raise InputError listing every way `items` breaks the item-table contract."""
     problems = ProblemList()

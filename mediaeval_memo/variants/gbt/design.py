@@ -15,7 +15,7 @@ import pandas as pd
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.data.feature_store import block_fold, list_blocks, load_block
-from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.data.items import PreparedDataset, caption_list
 from mediaeval_memo.data.splits import split_folds
 from mediaeval_memo.variants.gbt.config import GBTConfig
 from mediaeval_memo.variants.gbt.members import Inputs, block_of
@@ -159,7 +159,8 @@ class Design:
             else np.zeros((len(rows), 0), dtype=np.float64)
         )
         cats = {c: rows[c].fillna("").astype(str).to_numpy() for c in self.categoricals}
-        texts = rows["captions"].map(_joined).tolist() if "captions" in rows.columns else [""] * len(rows)
+        captions = rows["captions"] if "captions" in rows.columns else [None] * len(rows)
+        texts = ["\n".join(caption_list(c)) for c in captions]  # one caption per line
         return Raw(list(ids), blocks, meta, cats, rows["group"].astype(str).tolist(), texts)
 
     def to_json(self) -> dict[str, Any]:
@@ -180,18 +181,9 @@ class Design:
         )
 
 
-def _joined(captions: Any) -> str:
-    """A video's captions as one text, one caption per line."""
-    if captions is None or isinstance(captions, float):
-        return ""
-    if isinstance(captions, str):
-        return captions
-    return "\n".join(str(c) for c in captions)
-
-
 def has_captions(items: pd.DataFrame) -> bool:
     """Whether any video has caption text (what the text member reads)."""
-    return "captions" in items.columns and any(_joined(c).strip() for c in items["captions"])
+    return "captions" in items.columns and any(t.strip() for c in items["captions"] for t in caption_list(c))
 
 
 @dataclass
