@@ -205,9 +205,14 @@ def model_label(name_or_path: str) -> str:
 
 
 def resolve_device(device: str) -> str:
-    """'cpu', 'cuda' or 'cuda:N'; asking for CUDA without a GPU is an input error, not a crash deep in torch."""
+    """'auto' (CUDA when this machine has it, else the CPU), 'cpu', 'cuda' or 'cuda:N'; asking for CUDA without a GPU
+    is an input error, not a crash deep in torch."""
     if device == "cpu":
         return device
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         import torch
 
@@ -216,11 +221,16 @@ def resolve_device(device: str) -> str:
                 Problem(
                     "command line",
                     field="--device",
-                    message="CUDA is not available on this machine (accepted: cpu)",
+                    message="CUDA is not available on this machine (accepted: auto, cpu)",
                     value=device,
                 )
             )
         return device
     raise InputError(
-        Problem("command line", field="--device", message="unknown device (accepted: cpu, cuda, cuda:N)", value=device)
+        Problem(
+            "command line",
+            field="--device",
+            message="unknown device (accepted: auto, cpu, cuda, cuda:N)",
+            value=device,
+        )
     )

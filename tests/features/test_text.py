@@ -243,7 +243,7 @@ def test_cli_text_errors(tmp_path: Path) -> None:
     assert "not a prepared dataset directory" in result.output
     result = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--device", "tpu"])
     assert result.exit_code == 1
-    assert result.output == "error: command line: --device 'tpu': unknown device (accepted: cpu, cuda, cuda:N)\n"
+    assert result.output == "error: command line: --device 'tpu': unknown device (accepted: auto, cpu, cuda, cuda:N)\n"
     result = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--encoder", str(tmp_path)])
     assert result.exit_code == 1
     assert "not a sentence-transformers model folder (no modules.json or config.json)" in result.output
@@ -290,3 +290,14 @@ def test_pooling_beyond_the_encoders_layers(text_dataset: Path) -> None:
         "error: command line: --pooling 'concat:5-7': this encoder has hidden layers 0..6 (0 = the embedding layer)"
     )
     assert not any(p.name.startswith(".") for p in (text_dataset / "features").iterdir())
+
+
+def test_auto_device_takes_a_gpu_when_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from mediaeval_memo.features.extract import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cuda:1") == "cuda:1"
