@@ -14,6 +14,8 @@ mean). `layers:A-B` mean-pools the tokens of each of the encoder's hidden layers
 layer) and averages those layers, and `concat:A-B` concatenates them: on real Memento10k captions the middle
 layers of MiniLM carry memorability signal the last layer, tuned for semantic similarity, has partly lost
 (docs/variants-gbt.md gives the figures). The block name records the pooling (`..__captions__layers2-6`).
+Several poolings (`mean,layers:2-6`, the default for the default encoder) come from one forward pass of the
+encoder (`embed_views`), each its own block.
 """
 
 from __future__ import annotations
