@@ -17,7 +17,9 @@ import torch
 from scipy.stats import spearmanr
 
 from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.report.panels import Panel, RunFiles
 from mediaeval_memo.training import EpochBatches, train_loop
+from mediaeval_memo.training.history import history_panels
 from mediaeval_memo.training.lora import count_parameters
 from mediaeval_memo.variants.base import FitContext, SplitRequest, Variant, VariantConfig
 from mediaeval_memo.variants.gemma_fusion.config import GemmaFusionConfig
@@ -42,6 +44,10 @@ class GemmaFusion(Variant):
     def splits(self, config: VariantConfig) -> SplitRequest:
         assert isinstance(config, GemmaFusionConfig)
         return SplitRequest(holdout=config.val_fraction)
+
+    def report_panels(self, run: RunFiles) -> list[Panel]:
+        """Each fit's training loss and held-out Spearman per epoch."""
+        return history_panels(run)
 
     def fit(self, config: VariantConfig, ctx: FitContext) -> GemmaFusionModel:
         assert isinstance(config, GemmaFusionConfig)

@@ -24,10 +24,12 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
+from mediaeval_memo.report.panels import Panel, RunFiles, TextPanel
 from mediaeval_memo.training import EpochBatches, train_loop
+from mediaeval_memo.training.history import history_panels
 from mediaeval_memo.variants.base import FitContext, SplitRequest, Variant, VariantConfig
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, mark_trainable
+from mediaeval_memo.variants.qwen_vl.model import PROMPT_EXAMPLE, QwenVLModel, mark_trainable
 from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
 
@@ -39,6 +41,14 @@ class QwenVL(Variant):
     def splits(self, config: VariantConfig) -> SplitRequest:
         assert isinstance(config, QwenVLConfig)
         return SplitRequest(holdout=config.val_fraction)
+
+    def report_panels(self, run: RunFiles) -> list[Panel]:
+        """Each fit's training loss and held-out Spearman per epoch, and the prompt the model read."""
+        panels = history_panels(run)
+        prompt = run.text(PROMPT_EXAMPLE)
+        if prompt is not None:
+            panels.append(TextPanel(PROMPT_EXAMPLE, prompt, "The rendered prompt of the run's first training video."))
+        return panels
 
     def fit(self, config: VariantConfig, ctx: FitContext) -> QwenVLModel:
         assert isinstance(config, QwenVLConfig)
