@@ -7,19 +7,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import spearmanr
 
+from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.evaluation.gold import Run
 
 
 def prediction_correlations(runs: Sequence[Run]) -> npt.NDArray[np.float64]:
-    """A k x k matrix: Spearman between the scores of runs i and j (1 on the diagonal, NaN where undefined)."""
+    """A k x k matrix: Spearman between the scores of runs i and j (1 on the diagonal, NaN where undefined, by
+    `core.metric.srcc`'s rule)."""
     k = len(runs)
     out = np.eye(k, dtype=np.float64)
     for i in range(k):
         for j in range(i + 1, k):
-            a, b = runs[i].values, runs[j].values
-            undefined = np.all(a == a[0]) or np.all(b == b[0])
-            rho = np.nan if undefined else float(spearmanr(a, b).statistic)
-            out[i, j] = out[j, i] = rho
+            out[i, j] = out[j, i] = srcc(runs[i].values, runs[j].values)
     return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from mediaeval_memo.evaluation.ci import Interval
+from mediaeval_memo.evaluation.ci import Interval, interval_method
 
 if TYPE_CHECKING:  # leaderboard imports this module for its `latex` format
     from mediaeval_memo.evaluation.leaderboard import Leaderboard
@@ -53,12 +53,11 @@ def _interval(iv: Interval | None, digits: int) -> str:
 
 def render_latex(board: Leaderboard, digits: int = 3) -> str:
     """The table: rank, run, Spearman and its interval, Pearson and its interval, MSE and its interval."""
-    from mediaeval_memo.evaluation.leaderboard import METHOD_LABELS
 
     entries = board.entries
     iv = next((e.interval for e in entries if e.interval is not None), None)
     level = f"{board.confidence * 100:.10g}%"
-    method = "no interval" if iv is None else f"{level} {METHOD_LABELS[iv.method]} intervals"
+    method = "no interval" if iv is None else f"{level} {interval_method(iv.method).label} intervals"
     clustered = "" if board.clusters is None else f", {board.clusters} clusters resampled whole"
     boot = f"{board.n_resamples} bootstrap resamples, seed {board.seed}" if board.n_resamples else "no bootstrap"
 

@@ -19,7 +19,7 @@ from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.io import atomic_write_text
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.evaluation.agreement import prediction_correlations
-from mediaeval_memo.evaluation.ci import CLOSED_FORM
+from mediaeval_memo.evaluation.ci import interval_method
 from mediaeval_memo.evaluation.compare import Comparison, compare_runs
 from mediaeval_memo.evaluation.gold import Gold
 from mediaeval_memo.evaluation.latex import render_latex
@@ -46,7 +46,7 @@ def build_board_page(
     board = build_leaderboard(paths, gold, settings, progress)
     if len(paths) < 2:
         return BoardPage(board, None, None, "one run: nothing to compare")
-    if settings.method in CLOSED_FORM or settings.n_resamples < 1:
+    if not interval_method(settings.method).paired or settings.n_resamples < 1:
         why = f"--method {settings.method} has no paired test; use --method percentile or bca for the pairs"
         return BoardPage(board, None, None, why)
     comparison = compare_runs(paths, gold, settings, progress)

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mediaeval_memo.evaluation.bootstrap import Metric
+from mediaeval_memo.evaluation.ci import interval_method
 from mediaeval_memo.evaluation.pipeline import METRIC_NAMES
 from mediaeval_memo.evaluation.score import ScoreReport
 from mediaeval_memo.report import html, plots
@@ -77,7 +78,7 @@ def _iv(report: ScoreReport, metric: Metric) -> str:
 
 def _method(report: ScoreReport) -> str:
     iv = report.scores["srcc"].interval
-    return "" if iv is None else f"{iv.confidence * 100:.10g}% {'BCa' if iv.method == 'bca' else iv.method}"
+    return "" if iv is None else f"{iv.confidence * 100:.10g}% {interval_method(iv.method).label}"
 
 
 def header_section(ident: Identity) -> Markup:
