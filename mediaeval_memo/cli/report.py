@@ -49,16 +49,12 @@ def report(
             raise InputError(
                 Problem(str(model_dir), "not a model folder (no variant.json); give a folder `memo train` wrote")
             )
-        if stats.gold is not None or stats.clusters is not None:
+        if stats.gold is not None:
             raise InputError(
-                Problem(
-                    "--gold",
-                    "a model folder is scored against its own dataset; --gold and --clusters apply to run FILEs",
-                    field="--gold",
-                )
+                Problem("--gold", "a model folder is scored against its own dataset; --gold applies to run FILEs")
             )
         settings = stats.settings(gold_required=False)
-        page = build_run_page(model_dir, data_dir, settings, Reporter())
+        page = build_run_page(model_dir, data_dir, settings, Reporter(), stats.clusters)
         click.echo(f"wrote {write_run_page(page, out)}")
         return
     if stats.gold is None:

@@ -24,6 +24,7 @@ from mediaeval_memo.core.io import atomic_write_text, sha256_file
 from mediaeval_memo.core.predictions import read_predictions
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
+from mediaeval_memo.evaluation.clusters import load_clusters
 from mediaeval_memo.evaluation.gold import Gold, content_digest
 from mediaeval_memo.evaluation.pipeline import Settings
 from mediaeval_memo.evaluation.score import ScoreReport, score_run
@@ -56,8 +57,10 @@ def build_run_page(
     data_dir: str | Path | None = None,
     settings: Settings | None = None,
     progress: Reporter | None = None,
+    clusters: str | None = None,
 ) -> RunPage:
-    """Everything the run's page shows, from its folder and its dataset."""
+    """Everything the run's page shows, from its folder and its dataset. `clusters` (a CSV `video_id,group` or a
+    column of the dataset's item table, e.g. `group`) resamples whole clusters, as `memo score --clusters` does."""
     root = Path(model_dir)
     settings = settings or Settings()
     if not root.is_dir() or not is_model_dir(root):
@@ -67,6 +70,8 @@ def build_run_page(
     config = (_yaml(config_text).get("config") or {}) if config_text else {}
     run_record = _read_json(root / RUN_FILE) if (root / RUN_FILE).is_file() else {}
     dataset = _dataset(root, identity, run_record, data_dir)
+    if clusters is not None:
+        settings = replace(settings, clusters=load_clusters(clusters, dataset.root))
     target = dataset.check_target(str(config.get("target") or "") or None)
     ident = Identity(
         variant=str(identity.get("variant", "?")),

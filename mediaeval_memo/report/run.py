@@ -117,6 +117,7 @@ def cv_section(page: RunPage) -> Markup:
                 html.tag("span", f"{_method(pooled)} CI {_iv(pooled, metric)}"),
             )
         )
+    clustered = "" if pooled.clusters is None else f", {pooled.clusters} clusters resampled whole"
     labels = [name for name, _ in page.folds] + ["pooled"]
     reports = [r for _, r in page.folds] + [pooled]
     ivs = [r.scores["srcc"].interval for r in reports]
@@ -153,7 +154,7 @@ def cv_section(page: RunPage) -> Markup:
             html.tag(
                 "p",
                 f"Pooled: every out-of-fold prediction scored together ({pooled.n} videos, {pooled.n_resamples} "
-                f"bootstrap resamples, seed {pooled.seed}); the same numbers `memo score` prints for "
+                f"bootstrap resamples, seed {pooled.seed}{clustered}); the same numbers `memo score` prints for "
                 "oof_predictions.csv against this dataset.",
                 class_="intro",
             ),

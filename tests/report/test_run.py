@@ -152,9 +152,24 @@ def test_run_report_error_paths(trained_run: Path, tmp_path: Path) -> None:
     assert not out.exists()
     # --gold is for run files.
     result = _invoke("report", trained_run, "--out", out, "--gold", data)
-    assert result.exit_code == 1 and "--gold and --clusters apply to run FILEs" in result.output
+    assert result.exit_code == 1 and "--gold applies to run FILEs" in result.output
     # With --data the copy reports, and an existing page is kept without --force.
     assert _invoke("report", copy, "--out", out, "--data", data, "--bootstrap", "200").exit_code == 0
     before = out.read_text()
     result = _invoke("report", copy, "--out", out, "--data", data)
     assert result.exit_code == 1 and out.read_text() == before
+
+
+def test_run_page_with_clusters(trained_run: Path, tmp_path: Path) -> None:
+    """--clusters COLUMN resamples whole groups of the run's dataset, as `memo score --clusters` does."""
+    out = tmp_path / "c.html"
+    args = ["--bootstrap", "300", "--method", "percentile", "--clusters", "action"]
+    result = _invoke("report", trained_run, "--out", out, *args)
+    assert result.exit_code == 0, result.output
+    root = parse(out.read_text()).root
+    data = json.loads((trained_run / "run.json").read_text())["data"]
+    score = json.loads(_invoke("score", trained_run / "oof_predictions.csv", "--gold", data, *args, "--json").output)
+    srcc = score["metrics"]["srcc"]
+    assert "clusters:" in srcc["signature"]
+    assert " ".join(root.by_id("cv").find("code", class_="sig").text.split()) == srcc["signature"]
+    assert f"{score['clusters']} clusters resampled whole" in root.by_id("cv").text
