@@ -158,9 +158,9 @@ code, pre, .sig { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, 
   font-size: 0.82rem; }
 .sig { color: var(--muted); overflow-wrap: anywhere; }
 pre { background: var(--bg-alt); padding: 0.6rem 0.8rem; overflow-x: auto; white-space: pre-wrap; }
-figure { margin: 0.6rem 0; display: inline-block; vertical-align: top; max-width: 100%; }
+figure { margin: 0.6rem 0; display: table; max-width: 100%; }
 figure svg, figure img { max-width: 100%; height: auto; }
-figcaption { color: var(--muted); font-size: 0.85rem; max-width: 34rem; }
+figcaption { display: table-caption; caption-side: bottom; color: var(--muted); font-size: 0.85rem; }
 .grid { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 span.thumbs { display: inline-block; white-space: nowrap; }
 img.thumb { height: 48px; width: auto; margin-right: 2px; border-radius: 2px; vertical-align: middle; }

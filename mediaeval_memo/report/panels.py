@@ -22,6 +22,7 @@ class TablePanel:
     columns: Sequence[str]
     rows: Sequence[Sequence[Cell]]
     note: str = ""
+    digits: Mapping[str, int] = field(default_factory=dict)  # decimals of a float column (default 4)
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ class RunFiles:
         return cls(root, fits)
 
 
-def _cell(value: Cell) -> str:
+def _cell(value: Cell, digits: int = 4) -> str:
     if isinstance(value, float):
-        return html.number(value)
+        return html.number(value, digits)
     return "" if value is None else str(value)
 
 
@@ -83,7 +84,9 @@ def render_panel(panel: Panel) -> Markup:
             bool(panel.rows) and all(isinstance(r[i], int | float) for r in panel.rows if r[i] is not None)
             for i in range(len(panel.columns))
         ]
-        parts.append(html.table(panel.columns, ([_cell(c) for c in row] for row in panel.rows), numeric=numeric))
+        digits = [panel.digits.get(c, 4) for c in panel.columns]
+        rows = ([_cell(c, d) for c, d in zip(row, digits, strict=True)] for row in panel.rows)
+        parts.append(html.table(panel.columns, rows, numeric=numeric))
     elif isinstance(panel, LinesPanel):
         charts = [
             html.figure(plots.lines(series, panel.xlabel, panel.ylabels.get(name, ""), name))

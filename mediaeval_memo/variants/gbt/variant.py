@@ -121,11 +121,13 @@ class GBTVariant(Variant):
                 rows,
                 "Inner Spearman: the member's out-of-fold Spearman over the fit's inner folds (its training videos "
                 "only), with its best tuning trial. Weight 0: the ensemble dropped it.",
+                {"weight": 2, "seconds": 1},
             ),
             TablePanel(
                 "Ensemble per fit",
                 ["fit", "ensemble", "inner Spearman", "training videos", "feature columns", "seconds"],
                 ensemble,
+                digits={"seconds": 1},
             ),
         ]
 
