@@ -40,7 +40,7 @@ N_VIDEOS = 10  # best and worst shown
 N_FRAMES = 3  # thumbnails per video
 THUMB_HEIGHT = 72  # pixels
 TEXT_CHARS = 400  # of captions, titles or transcripts per video
-MIN_GROUP = 5  # videos, for a group's residual to be shown
+MIN_GROUP = 5  # videos, for a group's residual to be shown (more on large runs: n / 500, so 14 of 7,000)
 GROUP_ROWS = 12
 # Columns whose groups are worth a residual table, in the order tried: Memento10k's action, VIDEM's channel (its
 # `group`), a TRECVid/VideoMem source or a category where a release has one.
@@ -190,7 +190,8 @@ def _cross_validation(
         gold=np.asarray(gold, dtype=np.float64),
         oof=np.asarray(oof, dtype=np.float64),
         deciles=tuple(_deciles(oof, gold)),
-        groups=tuple(_groups(rows, errors)),
+        groups=tuple(_groups(rows, errors, min_group(len(oof)))),
+        group_min=min_group(len(oof)),
         best=tuple(best),
         worst=tuple(worst),
     )
@@ -209,7 +210,13 @@ def _deciles(prediction: pd.Series, gold: pd.Series) -> list[tuple[float, float,
     return out
 
 
-def _groups(rows: pd.DataFrame, errors: pd.DataFrame) -> list[tuple[str, list[GroupRow]]]:
+def min_group(n: int) -> int:
+    """The fewest videos a group needs for its residual to be shown: a mean over a handful of videos is mostly
+    noise, and on a large run the handfuls would crowd out the groups that matter."""
+    return max(MIN_GROUP, n // 500)
+
+
+def _groups(rows: pd.DataFrame, errors: pd.DataFrame, smallest: int) -> list[tuple[str, list[GroupRow]]]:
     indexed = errors.set_index("video_id")
     signed: pd.Series = indexed["prediction_pct"] - indexed["gold_pct"]
     out = []
@@ -224,7 +231,7 @@ def _groups(rows: pd.DataFrame, errors: pd.DataFrame) -> list[tuple[str, list[Gr
         found = [
             GroupRow(str(g), len(part), float(part.mean()), float(part.abs().mean()))
             for g, part in e.groupby(labels, sort=True)
-            if len(part) >= MIN_GROUP
+            if len(part) >= smallest
         ]
         found.sort(key=lambda r: (-r.mean_abs_rank_error, -r.n, r.group))
         if found:

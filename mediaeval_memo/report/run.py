@@ -64,6 +64,7 @@ class RunPage:
     oof: npt.NDArray[np.float64] = field(default_factory=lambda: np.array([]))
     deciles: Sequence[tuple[float, float, int]] = ()  # mean prediction, mean truth, videos
     groups: Sequence[tuple[str, Sequence[GroupRow]]] = ()  # column -> its groups, most wrong first
+    group_min: int = 5  # the fewest videos of a group shown
     best: Sequence[Video] = ()
     worst: Sequence[Video] = ()
     panels: Sequence[Panel] = ()
@@ -207,20 +208,20 @@ def predictions_section(page: RunPage) -> Markup:
             html.note(
                 "Rank errors are differences of percentile ranks (0 to 1): +0.2 means the run places the group's "
                 "videos 20 percentiles higher than the truth does. Groups the run gets most wrong first (groups of "
-                "at least 5 videos)."
+                f"at least {page.group_min} videos)."
             )
         )
     return html.join(parts)
 
 
-def _video_rows(videos: Sequence[Video]) -> list[list[html.Content]]:
+def _video_rows(videos: Sequence[Video], frames: bool) -> list[list[html.Content]]:
     rows: list[list[html.Content]] = []
     for v in videos:
         thumbs = [html.image(t, "image/jpeg", f"frame of {v.video_id}", class_="thumb") for t in v.thumbnails]
         rows.append(
             [
                 v.video_id,
-                html.tag("span", thumbs, class_="thumbs") if thumbs else "",
+                *([html.tag("span", thumbs, class_="thumbs") if thumbs else ""] if frames else []),
                 html.number(v.gold),
                 html.number(v.prediction),
                 f"{v.rank_error:.3f}",
@@ -233,14 +234,15 @@ def _video_rows(videos: Sequence[Video]) -> list[list[html.Content]]:
 def videos_section(page: RunPage) -> Markup:
     if not page.best and not page.worst:
         return html.note("No out-of-fold predictions.")
-    header = ["video", "frames", "truth", "prediction", "rank error", "captions"]
-    numeric = [False, False, True, True, True, False]
+    frames = any(v.thumbnails for v in (*page.best, *page.worst))
+    header = ["video", *(["frames"] if frames else []), "truth", "prediction", "rank error", "captions"]
+    numeric = [False, *([False] if frames else []), True, True, True, False]
     return html.join(
         [
             html.tag("h3", f"{len(page.best)} predicted best"),
-            html.table(header, _video_rows(page.best), numeric=numeric, class_="videos best-videos"),
+            html.table(header, _video_rows(page.best, frames), numeric=numeric, class_="videos best-videos"),
             html.tag("h3", f"{len(page.worst)} predicted worst"),
-            html.table(header, _video_rows(page.worst), numeric=numeric, class_="videos worst-videos"),
+            html.table(header, _video_rows(page.worst, frames), numeric=numeric, class_="videos worst-videos"),
             html.note("Rank error: |percentile rank of the prediction - percentile rank of the truth|."),
         ]
     )
