@@ -59,7 +59,7 @@ def number(x: float | None, digits: int = 4) -> str:
 def interval(low: float | None, high: float | None, digits: int = 4) -> str:
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         return "n/a"
-    return f"[{number(low, digits)}, {number(high, digits)}]"
+    return f"[{number(low, digits)},\u00a0{number(high, digits)}]"  # no line break inside an interval
 
 
 def table(
@@ -171,7 +171,7 @@ footer { margin-top: 2.5rem; color: var(--muted); font-size: 0.82rem; border-top
 @media print {
   body { max-width: none; padding: 0; font-size: 10.5pt; }
   nav.toc, summary { display: none; }
-  section, figure, table { break-inside: avoid; }
+  figure, tr, .headline { break-inside: avoid; }
   h2 { break-after: avoid; }
   a { color: inherit; text-decoration: none; }
   tbody tr:nth-child(even) { background: none; }
