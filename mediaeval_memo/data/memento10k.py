@@ -30,6 +30,7 @@ from mediaeval_memo.data.tables import (
     Record,
     Table,
     display,
+    ids_with_lines,
     json_number,
     read_declared,
     read_header,
@@ -192,15 +193,12 @@ def _captions(record: Record) -> list[str]:
 
 def _read_scores(table: Table, split: str, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
     """The scores file's videos into `rows`; their ids with the line each is on (for the captions' join)."""
-    known: dict[str, int] = {}
     for record in table.records:
-        if not record.ok:
-            continue
-        vid = str(record.values["video_id"])
-        action, filename = official_name(str(record.values["video_url"]))
-        rows[vid] = {**_row(vid, split), **record.values, "action": action, "filename": filename}
-        known[vid] = record.line
-    return known
+        if record.ok:
+            vid = str(record.values["video_id"])
+            action, filename = official_name(str(record.values["video_url"]))
+            rows[vid] = {**_row(vid, split), **record.values, "action": action, "filename": filename}
+    return ids_with_lines(table, "video_id")
 
 
 def _read_captions(
@@ -222,9 +220,9 @@ def _read_captions(
     join = CaptionRows(problems, table.name, known, scores_file)
     for record in table.records:
         joined = join.accept(record, "video_id")
-        if joined is not None and record.ok:
+        if joined in rows and record.ok and rows[joined]["split"] == split:
             rows[joined]["captions"] = _captions(record)
-    join.missing("video_id")
+    join.missing("video_id", among=[vid for vid, row in rows.items() if row["split"] == split])
 
 
 def _read_native(root: Path, media: Path | None) -> Release:
@@ -299,8 +297,9 @@ def _native_row(rec: object, split: str, name: str, line: int, problems: Problem
     }
 
 
-def _shown(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+def _shown(value: object) -> object:
+    """A JSON value as a problem shows it: numbers and strings as they are, anything else as JSON."""
+    return value if isinstance(value, (str, int, float)) else json.dumps(value)
 
 
 def _read(root: Path, options: ReadOptions) -> Release:

@@ -54,7 +54,7 @@ class ColumnMapping:
 def load_mapping(path: Path | None, overrides: dict[str, str]) -> ColumnMapping:
     """The mapping from defaults, then the YAML file, then `--column` overrides; unknown keys are errors."""
     raw = _mapping_file(path) if path is not None else {}
-    source = str(path) if path is not None else "--column"
+    source = str(path) if path is not None else "command line"
     unknown = sorted(set(raw) - set(KEYS))
     for key, value in overrides.items():
         raw[key] = _parse_override(key, value)

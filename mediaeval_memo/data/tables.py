@@ -21,6 +21,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,8 +113,10 @@ def read_declared(
     whole release; `labelled` says whether target cells must hold a value."""
     name = display(path, root)
     lines = list(io.StringIO(read_text(path, name, spec.encoding), newline=""))
+    before = len(problems.items)
     names, records = _records(lines, spec, name, problems)
     _missing_columns(names, spec, name)
+    shape_problems = len(problems.items) > before
     if spec.final_newline and lines and not lines[-1].endswith(("\n", "\r")):
         problems.add(
             name,
@@ -123,10 +126,15 @@ def read_declared(
         )
         if records:
             records[-1].ok = False
+        shape_problems = True
     declared = [c for c in spec.columns if c.name in names]
     for record in records:
         if record.ok:
             _check_cells(record, declared, name, problems, labelled, ids)
+    if shape_problems:
+        # Rows were lost or merged (a stray quote, a field too many): whatever a join to another file would say
+        # next follows from it, so stop with this file's problems.
+        problems.raise_if_any()
     return Table(path, name, names, records)
 
 
@@ -146,8 +154,9 @@ def _records(lines: list[str], spec: TableFile, name: str, problems: ProblemList
         for row in reader:
             if row and any(cell.strip() for cell in row):
                 record = Record(line, dict(zip(names, row, strict=False)))
-                _check_shape(record, row, names, lines, reader.line_num, spec, name, problems)
                 records.append(record)
+                if _check_shape(record, row, names, lines, reader.line_num, spec, name, problems):
+                    break
             line = reader.line_num + 1
     except csv.Error as exc:
         kind = "tab-separated" if spec.delimiter == "\t" else "CSV"
@@ -168,21 +177,21 @@ def _check_shape(
     spec: TableFile,
     name: str,
     problems: ProblemList,
-) -> None:
-    """One record: over one line unless fields may span lines, and exactly the header's number of fields."""
+) -> bool:
+    """One record: over one line unless fields may span lines, and exactly the header's number of fields. Returns
+    whether a stray quote was found (the records after it cannot be trusted)."""
     if spec.quoting and last > record.line:
-        if not spec.multiline:
+        stray = not spec.multiline or _line_break_in_a_number(record, spec)
+        if stray:
             problems.add(
                 name,
                 f"a quoted field opened on this line runs on over {last - record.line} more line(s): a stray double "
                 'quote? Quote the whole field and double every quote inside it ("")',
                 line=record.line,
             )
+        if stray or _swallowed_rows(problems, name, lines, record.line, last, names, spec.delimiter):
             record.ok = False
-            return
-        if _swallowed_rows(problems, name, lines, record.line, last, names, spec.delimiter):
-            record.ok = False
-            return
+            return True
     if len(row) != len(names):
         what = "header" if spec.header else "layout"
         # Name the first field that is missing, or the first one too many, with its value.
@@ -198,6 +207,13 @@ def _check_shape(
             value=value,
         )
         record.ok = False
+    return False
+
+
+def _line_break_in_a_number(record: Record, spec: TableFile) -> bool:
+    """Text may span lines inside quotes; an id or a number never does, so one that does holds the rows a stray
+    quote swallowed."""
+    return any(c.kind != "text" and ("\n" in record[c.name] or "\r" in record[c.name]) for c in spec.columns)
 
 
 def _swallowed_rows(
@@ -325,6 +341,15 @@ class IdRegistry:
         return [f"{self.padded} video id(s) had spaces around them, removed"] if self.padded else []
 
 
+def ids_with_lines(table: Table, column: str) -> dict[str, int]:
+    """Every id cell of a table (stripped, whatever else is wrong with its row) and the line it is on: a caption
+    row of a video whose scores row has a problem is not an orphan, and must not be reported as one."""
+    out: dict[str, int] = {}
+    for record in table.records:
+        out.setdefault(record[column].strip(), record.line)
+    return out
+
+
 class CaptionRows:
     """The join of a caption file to its scores file, checked on both sides: each caption row names a video of
     `known` (the ids read from `scores_file`, with the line each is on), no video has two rows when `once`, and
@@ -350,11 +375,13 @@ class CaptionRows:
         self.problems.add(self.file, message, line=record.line, field=column, value=vid)
         return None
 
-    def missing(self, column: str) -> None:
-        """Every video of the scores file without a caption row is a problem, on its line of the scores file: a
-        row lost from the caption file would otherwise prepare a video with no captions, and say nothing."""
-        for vid, line in self.known.items():
-            if vid not in self.seen:
+    def missing(self, column: str, among: Iterable[str]) -> None:
+        """Every video of the scores file (`among`: those read without a problem) without a caption row is a
+        problem, on its line of the scores file: a row lost from the caption file would otherwise prepare a video
+        with no captions, and say nothing."""
+        for vid in among:
+            line = self.known.get(vid)
+            if line is not None and vid not in self.seen:
                 self.problems.add(
                     self.scores_file, f"no caption row in {self.file}", line=line, field=column, value=vid
                 )

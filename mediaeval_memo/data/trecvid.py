@@ -36,11 +36,13 @@ from mediaeval_memo.data.tables import (
     IdRegistry,
     Table,
     display,
+    ids_with_lines,
     read_declared,
     read_header,
 )
 
 TARGETS = ["short_term", "long_term"]
+ID_COLUMN = "video_id"
 CAPTIONS = TableFile(
     (
         Column("video_id", "id", "id"),
@@ -260,13 +262,11 @@ def _row(vid: str, split: str) -> dict[str, Any]:
 
 
 def _read_scores(table: Table, split: str, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
-    known: dict[str, int] = {}
     for record in table.records:
         if record.ok:
             vid = str(record.values["video_id"])
             rows[vid] = {**_row(vid, split), **record.values}
-            known[vid] = record.line
-    return known
+    return ids_with_lines(table, ID_COLUMN)
 
 
 def _read_captions(
@@ -286,7 +286,7 @@ def _read_captions(
     for record in table.records:
         if join is not None:
             vid = join.accept(record, "video_id")
-            if vid is None:
+            if vid not in rows or rows[vid]["split"] != split:
                 continue
         else:
             vid = record["video_id"].strip()
@@ -300,7 +300,7 @@ def _read_captions(
         if text and record.ok:
             rows[vid]["captions"].append(text)
     if join is not None:
-        join.missing("video_id")
+        join.missing("video_id", among=[vid for vid, row in rows.items() if row["split"] == split])
 
 
 def _read(root: Path, options: ReadOptions) -> Release:

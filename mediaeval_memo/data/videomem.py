@@ -22,9 +22,10 @@ from typing import Any
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 from mediaeval_memo.data.declare import COMMON_ROLES, Column, Role, TableFile
 from mediaeval_memo.data.release import ReaderSpec, ReadOptions, Release, build_items, relative_to_root
-from mediaeval_memo.data.tables import CaptionRows, IdRegistry, Table, display, read_declared
+from mediaeval_memo.data.tables import CaptionRows, IdRegistry, Table, display, ids_with_lines, read_declared
 
 TARGETS = ["short_term", "long_term"]
+ID_COLUMN = "video"
 GROUND_TRUTH = {
     "dev": ("ground-truth_dev-set.csv", "dev-set_ground-truth.csv"),
     "test": ("ground-truth_test-set.csv", "test-set_ground-truth.csv"),
@@ -128,14 +129,14 @@ def _read_captions(
     join = None if known is None else CaptionRows(problems, table.name, known, gt_file)
     for record in table.records:
         vid = join.accept(record, "video") if join is not None else (str(record.values["video_id"]) or None)
-        if vid is None or not record.ok:
+        if vid is None or not record.ok or (join is not None and vid not in rows):
             continue
         if join is None:
             rows[vid] = _row(vid, split)
         text = record["caption"].strip().replace("-", " ")
         rows[vid]["captions"] = [text] if text else []
     if join is not None:
-        join.missing("video")
+        join.missing("video", among=[vid for vid, row in rows.items() if row["split"] == split])
 
 
 def _row(vid: str, split: str) -> dict[str, Any]:
@@ -153,13 +154,11 @@ def _row(vid: str, split: str) -> dict[str, Any]:
 
 
 def _read_ground_truth(table: Table, split: str, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
-    known: dict[str, int] = {}
     for record in table.records:
         if record.ok:
             vid = str(record.values["video_id"])
             rows[vid] = {**_row(vid, split), **record.values}
-            known[vid] = record.line
-    return known
+    return ids_with_lines(table, ID_COLUMN)
 
 
 def _read(root: Path, options: ReadOptions) -> Release:

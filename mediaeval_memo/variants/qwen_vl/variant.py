@@ -25,9 +25,9 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from mediaeval_memo.training import EpochBatches, train_loop
-from mediaeval_memo.variants.base import FitContext, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Job, Planned, SplitRequest, Variant, VariantConfig
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, mark_trainable
+from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, check_qwen_model, mark_trainable
 from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
 
@@ -39,6 +39,12 @@ class QwenVL(Variant):
     def splits(self, config: VariantConfig) -> SplitRequest:
         assert isinstance(config, QwenVLConfig)
         return SplitRequest(holdout=config.val_fraction)
+
+    def plan(self, config: VariantConfig, job: Job) -> Planned:
+        """Nothing is left to the data; the model name is checked here, before the job writes anything."""
+        assert isinstance(config, QwenVLConfig)
+        check_qwen_model(config.model)
+        return Planned(config)
 
     def fit(self, config: VariantConfig, ctx: FitContext) -> QwenVLModel:
         assert isinstance(config, QwenVLConfig)
