@@ -35,6 +35,10 @@ ENGINE_REJECTS = (
 )
 
 
+ENGINE_WARNS = ("video ids with spaces around them (the spaces are removed)",)
+ENGINE_TOLERATES = ("a UTF-8 BOM", "CRLF line ends", "blank lines (counted in line numbers)", "spaces around cells")
+
+
 def reader(name: str) -> ReaderSpec:
     """The reader of `name`; an unknown name is an InputError that lists the known ones."""
     if name not in READERS:
@@ -56,8 +60,7 @@ def rules_table() -> str:
     lines = [
         "| reader | rejects (exit 1) | warns about (exit 0, a note with a count) | tolerates |",
         "|---|---|---|---|",
-        f"| every reader | {'; '.join(ENGINE_REJECTS)} | | a UTF-8 BOM; CRLF line ends; blank lines; spaces around "
-        "cells |",
+        f"| every reader | {'; '.join(ENGINE_REJECTS)} | {'; '.join(ENGINE_WARNS)} | {'; '.join(ENGINE_TOLERATES)} |",
     ]
     for name in DATASETS:
         spec = reader(name)
