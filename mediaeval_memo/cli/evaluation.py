@@ -8,12 +8,14 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
+# The one table of interval methods gives `--method` its choices and help (it imports numpy, nothing heavier).
+from mediaeval_memo.evaluation.ci import interval_methods
+
 if TYPE_CHECKING:  # imported inside the commands: `memo --help` stays light
-    from mediaeval_memo.evaluation.ci import Method
     from mediaeval_memo.evaluation.gold import Gold
     from mediaeval_memo.evaluation.pipeline import Settings
 
@@ -45,9 +47,10 @@ class StatsArgs:
         from mediaeval_memo.submission.profiles import load_profile
 
         profile = None if self.profile_name is None else load_profile(self.profile_name)
-        method = cast("Method", self.method)  # click's choices are exactly the Method literal's values
         clusters = None if self.clusters is None else load_clusters(self.clusters, self.gold)
-        return Settings(self.n_resamples, self.seed, self.confidence, method, _device(self.device), profile, clusters)
+        return Settings(
+            self.n_resamples, self.seed, self.confidence, self.method, _device(self.device), profile, clusters
+        )
 
 
 def stats_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,12 +94,14 @@ def stats_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--method",
-            type=click.Choice(["percentile", "bca", "fisher", "fisher-bw"]),
+            type=click.Choice([m.name for m in interval_methods()]),
             default="bca",
             show_default=True,
-            help="Interval reported: bootstrap percentile, bootstrap BCa, Fisher z with Pearson's variance 1/(n-3) "
-            "(what published tables use; it under-covers for Spearman), or fisher-bw, Fisher z with Bonett and "
-            "Wright's variance (1+r^2/2)/(n-3) for Spearman. A paired comparison needs a bootstrap method.",
+            help="Interval reported: "
+            + "; ".join(f"{m.name}, {m.help}" for m in interval_methods())
+            + ". A paired comparison needs one of "
+            + ", ".join(m.name for m in interval_methods() if m.paired)
+            + ".",
         ),
         click.option(
             "--clusters",

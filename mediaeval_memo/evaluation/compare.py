@@ -14,9 +14,16 @@ import numpy.typing as npt
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.progress import Reporter
-from mediaeval_memo.evaluation.ci import CLOSED_FORM, Interval, bca_ci, percentile_ci
+from mediaeval_memo.evaluation.ci import Evidence, Interval
 from mediaeval_memo.evaluation.gold import Gold, Run
-from mediaeval_memo.evaluation.pipeline import Settings, interval_json, score_files, signature
+from mediaeval_memo.evaluation.pipeline import (
+    Settings,
+    check_method,
+    interval_json,
+    score_files,
+    signature,
+    signature_fields,
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class Comparison:
                     "p_value": p.p_value,
                     "p_holm": p.p_holm,
                     "signature": p.signature,
+                    "signature_fields": signature_fields(p.signature),
                 }
                 for p in self.pairs
             ],
@@ -99,12 +107,7 @@ def compare_runs(
     method, confidence, seed, n_resamples = settings.method, settings.confidence, settings.seed, settings.n_resamples
     if len(paths) < 2:
         raise InputError(Problem("FILES", "compare needs at least two prediction files"))
-    if method in CLOSED_FORM or n_resamples < 1:
-        raise InputError(
-            Problem(
-                "--method", "a paired comparison needs the bootstrap: use --method percentile or bca, --bootstrap N > 0"
-            )
-        )
+    chosen = check_method(method, n_resamples, clustered=settings.clusters is not None, paired=True)
     scored = score_files(paths, gold, settings, metrics=("srcc",), progress=progress)
     runs, reps, n = scored.runs, scored.reps, scored.n
     est = reps.estimate["srcc"]
@@ -114,11 +117,8 @@ def compare_runs(
     for i, j in combinations(range(len(runs)), 2):
         diff = float(est[i] - est[j])
         d_boot = boot[i] - boot[j]
-        if method == "bca":
-            assert reps.jackknife is not None
-            interval = bca_ci(d_boot, diff, reps.jackknife["srcc"][i] - reps.jackknife["srcc"][j], confidence)
-        else:
-            interval = percentile_ci(d_boot, confidence)
+        jack = None if reps.jackknife is None else reps.jackknife["srcc"][i] - reps.jackknife["srcc"][j]
+        interval = chosen.compute(Evidence(diff, n, confidence, d_boot, jack))
         p = paired_p_value(d_boot, diff)
         raw_p.append(p)
         sig = signature(

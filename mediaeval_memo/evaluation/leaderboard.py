@@ -19,13 +19,12 @@ from typing import Any, Literal
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.io import atomic_path, atomic_write_text, require_output_folder
 from mediaeval_memo.core.progress import Reporter
-from mediaeval_memo.evaluation.ci import Interval, Method
+from mediaeval_memo.evaluation.ci import Interval, Method, interval_method
 from mediaeval_memo.evaluation.gold import Gold
-from mediaeval_memo.evaluation.pipeline import Settings, score_files
+from mediaeval_memo.evaluation.pipeline import Settings, score_files, signature_fields
 
 Format = Literal["md", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("md", "csv", "json")
-METHOD_LABELS = {"percentile": "percentile", "bca": "BCa", "fisher": "Fisher z", "fisher-bw": "Fisher z, Bonett-Wright"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class Leaderboard:
 
     def ci_label(self) -> str:
         iv = next((e.interval for e in self.entries if e.interval is not None), None)
-        return "CI" if iv is None else f"{iv.confidence * 100:.10g}% CI ({METHOD_LABELS[iv.method]})"
+        return "CI" if iv is None else f"{iv.confidence * 100:.10g}% CI ({interval_method(iv.method).label})"
 
 
 def build_leaderboard(
@@ -146,7 +145,10 @@ def render_json(board: Leaderboard) -> str:
         "method": board.method,
         "confidence": board.confidence,
         "runs": [
-            {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+            {
+                **{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()},
+                "signature_fields": signature_fields(str(r["signature"])),
+            }
             for r in to_records(board)
         ],
     }

@@ -19,7 +19,14 @@ from mediaeval_memo import __version__
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.evaluation.bootstrap import METRICS, Metric, Replicates, replicates
-from mediaeval_memo.evaluation.ci import CLOSED_FORM, Interval, Method, bca_ci, fisher_bw_ci, fisher_ci, percentile_ci
+from mediaeval_memo.evaluation.ci import (
+    Evidence,
+    Interval,
+    IntervalMethod,
+    Method,
+    interval_method,
+    interval_methods,
+)
 from mediaeval_memo.evaluation.clusters import ClusterCodes, Clusters, match_clusters
 from mediaeval_memo.evaluation.gold import Gold, Run, check_gold_varies, load_run, run_names
 from mediaeval_memo.submission.profiles import Profile
@@ -94,12 +101,12 @@ def score_files(
     progress: Reporter | None = None,
 ) -> Scored:
     """Check the settings and the gold, match every file to the gold ids, and bootstrap them together."""
-    check_method(settings.method, settings.n_resamples, clustered=settings.clusters is not None)
+    chosen = check_method(settings.method, settings.n_resamples, clustered=settings.clusters is not None)
     check_gold_varies(gold)
     codes = None if settings.clusters is None else match_clusters(settings.clusters, gold.ids, gold.source)
     ps = [Path(p) for p in paths]
     runs = [load_run(p, gold, name, settings.profile) for p, name in zip(ps, run_names(ps), strict=True)]
-    jackknife = settings.method == "bca"
+    jackknife = chosen.jackknife
     units = len(gold.ids) if codes is None else codes.n_clusters
     total = settings.n_resamples + (units if jackknife else 0)
     with (progress or Reporter.silent()).task("bootstrap", total=total) as task:
@@ -129,7 +136,7 @@ def signature(
 ) -> str:
     """`metric|n:N|boot:B|ci:bca95|seed:S|clusters:G@<sha8>|gold:<sha8>|pred:<sha8>|memo:<version>`; a closed-form
     (Fisher) interval has no resamples, seed or clusters, so those fields are left out of its signature."""
-    resampled = interval is not None and interval.method not in CLOSED_FORM
+    resampled = interval is not None and interval_method(interval.method).resampled
     parts = [metric, f"n:{n}"]
     if resampled:
         parts.append(f"boot:{n_resamples}")
@@ -144,51 +151,77 @@ def signature(
     return "|".join(parts)
 
 
+def signature_fields(sig: str) -> dict[str, Any]:
+    """A signature as JSON fields (as sacrebleu's `--format json` gives its own): `metric` first, then every
+    `key:value` part in order, numbers as numbers (`n`, `boot`, `seed`), everything else as text."""
+    metric, *parts = sig.split("|")
+    fields: dict[str, Any] = {"metric": metric}
+    for part in parts:
+        key, _, value = part.partition(":")
+        fields[key] = int(value) if key in ("n", "boot", "seed") else value
+    return fields
+
+
 def metric_intervals(
     reps: Replicates, metric: Metric, j: int, confidence: float, n: int, *, closed_form: bool = True
 ) -> dict[str, Interval]:
-    """Every interval of one run's metric: the bootstrap ones computed, and (`closed_form`, i.e. videos resampled
-    independently) the Fisher z intervals of the correlations. Bonett and Wright's variance is Spearman's; for
-    Pearson the plain Fisher interval is the one with the right variance (under normality)."""
-    out: dict[str, Interval] = {}
-    estimate = float(reps.estimate[metric][j])
-    if reps.n_resamples > 0:
-        boot = reps.bootstrap[metric][j]
-        out["percentile"] = percentile_ci(boot, confidence)
-        if reps.jackknife is not None:
-            out["bca"] = bca_ci(boot, estimate, reps.jackknife[metric][j], confidence)
-    if closed_form and metric in CORRELATIONS and math.isfinite(estimate):
-        out["fisher"] = fisher_ci(estimate, n, confidence)
-        if metric == "srcc":
-            out["fisher-bw"] = fisher_bw_ci(estimate, n, confidence)
-    return out
+    """Every interval the method table gives one run's metric, by method: the resampled ones when there are
+    resamples (BCa when the leave-one-out values were drawn), and (`closed_form`, i.e. videos resampled
+    independently) the closed forms of the metrics they cover."""
+    evidence = Evidence(
+        estimate=float(reps.estimate[metric][j]),
+        n=n,
+        confidence=confidence,
+        replicates=reps.bootstrap[metric][j] if reps.n_resamples > 0 else None,
+        jackknife=reps.jackknife[metric][j] if reps.n_resamples > 0 and reps.jackknife is not None else None,
+    )
+    return {
+        m.name: m.compute(evidence) for m in interval_methods() if m.applies(evidence, metric, independent=closed_form)
+    }
 
 
 def headline_interval(intervals: dict[str, Interval], method: Method) -> Interval | None:
-    # Pearson has no Bonett-Wright interval (its variance is the plain Fisher one) and MSE no closed form at all:
-    # their headlines fall back to the plain Fisher interval, then to the bootstrap percentile interval.
-    fallback = intervals.get("fisher") if method == "fisher-bw" else None
-    return intervals.get(method) or fallback or intervals.get("percentile")
+    """The interval that heads a number: the chosen method's, else, following the table's `headline_otherwise`
+    (e.g. Pearson under fisher-bw: the plain Fisher interval; MSE under a closed form: the percentile one), the
+    first one computed; None when the chain ends without one."""
+    name: Method | None = method
+    while name is not None:
+        if name in intervals:
+            return intervals[name]
+        name = interval_method(name).headline_otherwise
+    return None
 
 
-def check_method(method: Method, n_resamples: int, *, clustered: bool = False) -> None:
-    if n_resamples == 0 and method not in CLOSED_FORM:
+def check_method(method: Method, n_resamples: int, *, clustered: bool = False, paired: bool = False) -> IntervalMethod:
+    """The table's row for `method`, checked against the settings: a resampled method needs resamples, a cluster
+    bootstrap needs a resampled method, a paired difference a method that supports it. Anything else is an input
+    error, never a substitute."""
+    chosen = interval_method(method)
+    resampled = " or ".join(m.name for m in interval_methods() if m.resampled)
+    closed = " or ".join(m.name for m in interval_methods() if not m.resampled)
+    if paired and (not chosen.paired or n_resamples < 1):
+        pairs = " or ".join(m.name for m in interval_methods() if m.paired)
+        raise InputError(
+            Problem("--method", f"a paired comparison needs the bootstrap: use --method {pairs}, --bootstrap N > 0")
+        )
+    if n_resamples == 0 and chosen.resampled:
         raise InputError(
             Problem(
                 "--bootstrap",
-                f"--method {method} needs bootstrap resamples; use --bootstrap N > 0 or --method fisher-bw (or fisher)",
+                f"--method {method} needs bootstrap resamples; use --bootstrap N > 0 or --method {closed}",
             )
         )
-    if clustered and method in CLOSED_FORM:
+    if clustered and not chosen.resampled:
         raise InputError(
             Problem(
                 "--clusters",
                 f"--method {method} is a closed form that assumes independent videos; a cluster bootstrap needs "
-                "--method percentile or bca (and --bootstrap N > 0)",
+                f"--method {resampled} (and --bootstrap N > 0)",
             )
         )
     if clustered and n_resamples == 0:
         raise InputError(Problem("--clusters", "a cluster bootstrap needs --bootstrap N > 0"))
+    return chosen
 
 
 def interval_json(iv: Interval) -> dict[str, Any]:

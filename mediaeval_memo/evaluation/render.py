@@ -9,7 +9,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from mediaeval_memo.evaluation.ci import Interval
+from mediaeval_memo.evaluation.ci import Interval, interval_method
 from mediaeval_memo.evaluation.compare import Comparison
 from mediaeval_memo.evaluation.leaderboard import Leaderboard
 from mediaeval_memo.evaluation.pipeline import METRIC_NAMES
@@ -45,7 +45,7 @@ def score_view(report: ScoreReport, file: str, confidence: float) -> list[Render
     table.add_column("method")
     table.add_column(f"Fisher {level} CI")
     for m, s in report.scores.items():
-        method = "n/a" if s.interval is None else s.interval.method
+        method = "n/a" if s.interval is None else interval_method(s.interval.method).label
         _row(table, METRIC_NAMES[m], number(s.value), interval(s.interval), method, interval(s.intervals.get("fisher")))
     return [table, *(Text(s.signature) for s in report.scores.values())]
 
@@ -60,7 +60,7 @@ def comparison_view(result: Comparison, method: str, confidence: float) -> list[
         table.add_column(name)
     for name in ("SRCC A", "SRCC B", "A - B"):
         table.add_column(name, justify="right")
-    table.add_column(f"{_level(confidence)} CI ({method})")
+    table.add_column(f"{_level(confidence)} CI ({interval_method(method).label})")
     table.add_column("p", justify="right")
     holm = len(result.runs) > 2
     if holm:

@@ -10,7 +10,7 @@ from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.evaluation.bootstrap import METRICS, Metric
 from mediaeval_memo.evaluation.ci import Interval
 from mediaeval_memo.evaluation.gold import Gold, Run
-from mediaeval_memo.evaluation.pipeline import Settings, interval_json, number_json, score_files
+from mediaeval_memo.evaluation.pipeline import Settings, interval_json, number_json, score_files, signature_fields
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ def _metric_json(s: MetricScore) -> dict[str, Any]:
         "ci": None if s.interval is None else interval_json(s.interval),
         "intervals": {k: interval_json(v) for k, v in s.intervals.items()},
         "signature": s.signature,
+        "signature_fields": signature_fields(s.signature),
     }
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from mediaeval_memo.core.io import atomic_path, atomic_write_text
+from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.data.items import PreparedDataset
 
 SCATTER_FILE = "scatter.png"
@@ -46,7 +46,7 @@ def write_error_analysis(
             out_dir / TABLE_FILE, picked[columns].to_csv(index=False, float_format="%.6g", lineterminator="\n")
         )
     ]
-    rho = float(spearmanr(errors["prediction"], errors["gold"]).statistic)
+    rho = srcc(errors["prediction"], errors["gold"])
     lines = [f"# Error analysis: {target}, {len(errors)} videos, Spearman {rho:.4f}", ""]
     for group in ("best", "worst"):
         lines += [

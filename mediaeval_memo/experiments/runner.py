@@ -33,7 +33,6 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from scipy.stats import spearmanr
 
 from mediaeval_memo import __version__
 from mediaeval_memo.core.config import config_to_dict, resolve_config
@@ -45,6 +44,7 @@ from mediaeval_memo.core.io import (
     require_output_folder,
     sha256_file,
 )
+from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.predictions import read_predictions, write_predictions
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset, read_json_file
@@ -270,7 +270,7 @@ def _cross_validate(
             oof = model.predict(unlabelled, dataset.folds.val_ids(k), progress)
             write_predictions(oof, oof_path)
         gold = dataset.rows(list(oof.index)).set_index("video_id")[config.target]
-        fold_srcc[k] = float(spearmanr(oof.to_numpy(), gold.to_numpy()).statistic)
+        fold_srcc[k] = srcc(oof.to_numpy(), gold.to_numpy())
         progress.say(f"fold {k}: Spearman {fold_srcc[k]:.4f} on {len(oof)} videos")
     return fold_srcc
 
@@ -295,7 +295,7 @@ def _pool_folds(
     pooled = pd.concat(parts)
     write_predictions(pooled, out / "oof_predictions.csv", folds=pd.concat(fold_col))
     gold = dataset.rows(list(pooled.index)).set_index("video_id")[config.target]
-    oof_srcc = float(spearmanr(pooled.to_numpy(), gold.to_numpy()).statistic)
+    oof_srcc = srcc(pooled.to_numpy(), gold.to_numpy())
     summary = {
         "target": config.target,
         "folds": {str(k): v for k, v in fold_srcc.items()},

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.io import require_output_file
+from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.predictions import write_predictions
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
@@ -59,9 +59,9 @@ def predict_zero_shot(
     write_artifacts(path.parent, fitted)
     target = fitted.runtime.config.target
     gold = dataset.rows(list(scores.index)).set_index("video_id")[target].astype(float)
-    srcc, analysis = None, None
+    rho, analysis = None, None
     if bool(np.isfinite(gold).all()) and len(gold) > 2:
-        srcc = float(spearmanr(scores.to_numpy(), gold.reindex(scores.index).to_numpy()).statistic)
+        rho = srcc(scores.to_numpy(), gold.reindex(scores.index).to_numpy())
         analysis = path.with_name(f"{path.stem}_error_analysis")
         write_error_analysis(dataset, scores, target, analysis)
-    return ZeroShotResult(path, fitted.answers, srcc, analysis)
+    return ZeroShotResult(path, fitted.answers, rho, analysis)

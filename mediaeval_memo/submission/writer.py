@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import rankdata
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
 from mediaeval_memo.core.io import atomic_write_bytes, require_output_folder
+from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.predictions import read_predictions
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.submission.profiles import Profile, Subtask
@@ -195,7 +196,7 @@ def package_run(
     srcc_raw = {}
     for column, values in scores.items():
         written = [float(profile.float_format % values[v]) for v in ids]
-        srcc_raw[column] = raw_spearman([raw[column][v] for v in ids], written)
+        srcc_raw[column] = srcc([raw[column][v] for v in ids], written)
     atomic_write_bytes(target, body)
     return Packaged(
         path=target,
@@ -206,14 +207,6 @@ def package_run(
         srcc_raw=srcc_raw,
         changed=changed,
     )
-
-
-def raw_spearman(raw: Sequence[float], packaged: Sequence[float]) -> float:
-    """Spearman between the raw and the packaged scores; NaN when either is constant (or there are < 2 videos)."""
-    a, b = np.asarray(raw, dtype=np.float64), np.asarray(packaged, dtype=np.float64)
-    if len(a) < 2 or np.all(a == a[0]) or np.all(b == b[0]):
-        return math.nan
-    return float(spearmanr(a, b).statistic)
 
 
 def render(profile: Profile, subtask: Subtask, ids: Sequence[str], scores: dict[str, dict[str, float]]) -> bytes:

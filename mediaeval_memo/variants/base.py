@@ -17,7 +17,7 @@ runner. The dataset a fit receives knows the labels of its own ids only, and no 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from mediaeval_memo.core.config import Config, ConfigError
+from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
 
@@ -86,6 +87,22 @@ class FitContext:
     def name(self) -> str:
         """How logs name this fit: "fold 0" or "final model"."""
         return "final model" if self.fold == "all" else f"fold {self.fold}"
+
+    def held_out_spearman(self, predict: Callable[[list[str]], pd.Series]) -> Callable[[object], float] | None:
+        """The early-stopping and keep-best metric every neural variant uses: the Spearman (`core.metric.srcc`,
+        NaN when undefined, which never counts as an improvement) of `predict(stop_ids)` (scores indexed by
+        video_id) against the held-out videos' labels. None when the runner held nothing out. The returned callable
+        ignores its argument, the model being trained, so it fits `training.train_loop`'s `eval_fn`."""
+        if not self.stop_ids:
+            return None
+        stop = list(self.stop_ids)
+        gold = self.dataset.rows(stop).set_index("video_id")[self.target].astype(float)
+
+        def evaluate(_: object) -> float:
+            scores = predict(stop)
+            return srcc(scores.to_numpy(), gold.reindex(scores.index).to_numpy())
+
+        return evaluate
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,7 @@ def test_score_error_paths(tmp_path: Path, files: dict[str, Path]) -> None:
     out = _error(_invoke("score", files["run1"], "--gold", gold, "--bootstrap", 0))
     assert (
         out == "error: --bootstrap: --method bca needs bootstrap resamples; use --bootstrap N > 0 "
-        "or --method fisher-bw (or fisher)\n"
+        "or --method fisher or fisher-bw\n"
     )
 
     flat = tmp_path / "flat.csv"

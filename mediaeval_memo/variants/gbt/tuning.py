@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mediaeval_memo.core.config import config_to_dict
+from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.variants.gbt.config import GBTConfig
 from mediaeval_memo.variants.gbt.members import Inputs, fixed_params, get_member
@@ -23,13 +23,9 @@ Audit = Callable[[str, Sequence[str]], None]
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho; a constant prediction (a degenerate trial) counts as 0 rather than NaN."""
-    from scipy.stats import spearmanr
-
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    r = float(spearmanr(a, b).statistic)
-    return r if math.isfinite(r) else 0.0
+    """The tuning objective's Spearman: a degenerate trial (a constant prediction) counts as 0, not NaN, so that
+    Optuna ranks it as worthless instead of failing the study."""
+    return srcc(a, b, degenerate="zero")
 
 
 @dataclass

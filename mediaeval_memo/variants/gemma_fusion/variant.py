@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.training import EpochBatches, train_loop
@@ -56,7 +55,7 @@ class GemmaFusion(Variant):
         assert isinstance(config, GemmaFusionConfig)
         dataset, target = ctx.dataset, ctx.target
         targets = [target, *(dataset.check_target(t) for t in config.aux_targets)]
-        fit_ids, stop_ids = list(ctx.train_ids), list(ctx.stop_ids)
+        fit_ids = list(ctx.train_ids)
         for t in targets[1:]:  # joint heads learn from videos labelled for every target
             known = set(dataset.labelled(t)["video_id"])
             fit_ids = [v for v in fit_ids if v in known]
@@ -101,13 +100,7 @@ class GemmaFusion(Variant):
             return loss
 
         model = GemmaFusionModel(net, tokenizer, config, state)
-        eval_fn = None
-        if stop_ids:
-            gold_stop = dataset.rows(stop_ids)[target].astype(float).to_numpy()
-
-            def eval_fn(_: torch.nn.Module) -> float:
-                pred = model.scores(dataset, stop_ids)[target].to_numpy()
-                return float(spearmanr(pred, gold_stop).statistic)
+        eval_fn = ctx.held_out_spearman(lambda stop: model.scores(dataset, stop)[target])
 
         trainable, total = count_parameters(net)
         ctx.progress.say(

@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from scipy.stats import spearmanr
 from torch import nn
 
 from mediaeval_memo.training import EpochBatches, train_loop
@@ -48,18 +47,13 @@ class QwenVL(Variant):
 
     def fit(self, config: VariantConfig, ctx: FitContext) -> QwenVLModel:
         assert isinstance(config, QwenVLConfig)
-        dataset, ids, stop = ctx.dataset, list(ctx.train_ids), list(ctx.stop_ids)
+        dataset, ids = ctx.dataset, list(ctx.train_ids)
         train_mean = float(dataset.rows(ids)[ctx.target].astype(float).mean())
         runtime = QwenVLRuntime(config, lora=True, train_mean=train_mean)
         mark_trainable(runtime.scorer)
         examples = runtime.examples(dataset, ids, with_labels=True, progress=ctx.progress)
         prompt_example = runtime.prompt_example  # the first training video's, before evaluations render others
-        gold = dataset.rows(stop).set_index("video_id")[ctx.target].astype(float) if stop else None
-
-        def eval_fn(model: nn.Module) -> float:
-            assert gold is not None
-            scores, _ = runtime.predict(dataset, stop, ctx.progress)
-            return float(spearmanr(scores.to_numpy(), gold.reindex(scores.index).to_numpy()).statistic)
+        eval_fn = ctx.held_out_spearman(lambda stop: runtime.predict(dataset, stop, ctx.progress)[0])
 
         def loss_fn(model: nn.Module, batch: Any) -> torch.Tensor:
             loss: torch.Tensor = model(batch)
@@ -68,7 +62,7 @@ class QwenVL(Variant):
         outcome = train_loop(
             runtime.scorer,
             EpochBatches.factory(examples, config.batch_size, runtime.collate, ctx.seed),
-            eval_fn if stop else None,
+            eval_fn,
             config,
             ctx.workdir,
             loss_fn=loss_fn,
