@@ -122,12 +122,6 @@ def prepare(
                 raise InputError(Problem(str(root), f"--strict: {frames_note}", field="--frames"))
             say(f"frames: skipped, {frames_note}")
         else:
-            if options.strict:  # videos not found are known before any frame is staged
-                _strict_problems(
-                    release,
-                    [v for v, p in zip(release.items["video_id"], release.items["media_path"], strict=True) if not p],
-                    {},
-                )
             frame_report = _frames(release, out, staging, options, progress)
     else:
         frames_note = "not asked (--frames 0)"

@@ -127,7 +127,8 @@ def read_declared(
         if records:
             records[-1].ok = False
         shape_problems = True
-    declared = [c for c in spec.columns if c.name in names]
+    # Text the reader reads itself (captions, split, group, media: `to=""`) needs no check here.
+    declared = [c for c in spec.columns if c.name in names and (c.kind != "text" or c.column)]
     for record in records:
         if record.ok:
             _check_cells(record, declared, name, problems, labelled, ids)
@@ -268,17 +269,18 @@ def _check_cells(
     labelled: bool,
     ids: IdRegistry | None,
 ) -> None:
+    cells, values = record.cells, record.values
     for column in columns:
-        text = record[column.name].strip()
+        cell = cells.get(column.name, "")
+        text = cell.strip()
         if column.kind == "id":
-            vid = text if ids is None else ids.accept(name, record.line, column.name, record[column.name])
+            vid = text if ids is None else ids.accept(name, record.line, column.name, cell)
             if vid is None:
                 record.ok = False
-            record.values[column.column] = vid or ""
+            values[column.column] = vid or ""
             continue
         if column.kind == "text":
-            if column.column:  # '' : read by the reader itself (captions, split, group, media), not kept as is
-                record.values[column.column] = text
+            values[column.column] = text
             continue
         needed = column.filled or (column.role == "target" and labelled)
         value, why = parse_number(text, column, needed)
@@ -286,7 +288,7 @@ def _check_cells(
             label = " (label)" if column.role in ("target", "label") else ""
             problems.add(name, why + label, line=record.line, field=column.name, value=text)
             record.ok = False
-        record.values[column.column] = value
+        values[column.column] = value
 
 
 def parse_number(text: str, column: Column, needed: bool) -> tuple[float, str | None]:

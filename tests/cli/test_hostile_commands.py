@@ -325,3 +325,30 @@ def test_strict_leaves_no_staged_frames(tmp_path: Path) -> None:
     code, output = invoke("prepare", "memento10k", "--root", release, "--out", out, "--strict", "--frames", "1")
     assert code == 1 and "video file not found" in output, output
     assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+def test_predictions_and_gold_files_name_physical_lines(dataset: Path, tmp_path: Path) -> None:
+    """A blank line used to shift every later line number of a predictions or gold file (pandas skips it)."""
+    import pandas as pd
+
+    test = pd.read_parquet(dataset / "items.parquet").query("split == 'test'")["video_id"].tolist()
+    lines = ["video_id,score", *(f"{v},0.5" for v in test)]
+    lines[5] = lines[5].split(",")[0] + ",abc"
+    lines[2:2] = ["", ""]  # the bad row is now on line 8
+    predictions = tmp_path / "p.csv"
+    predictions.write_text("\n".join(lines) + "\n")
+    code, output = invoke(
+        "package", "--predictions", predictions, "--team", "A", "--subtask", "1", "--run", "1", "--data", dataset,
+        "--out", tmp_path / "subs",
+    )  # fmt: skip
+    one_error(code, output, f"error: {predictions}:8: score 'abc': score must be a finite number")
+    assert not (tmp_path / "subs").exists()
+    code, output = invoke("score", predictions, "--gold", predictions)
+    one_error(code, output, f"error: {predictions}:8: ")
+    lines[8] = lines[8] + ",extra"
+    predictions.write_text("\n".join(lines) + "\n")
+    code, output = invoke("score", predictions, "--gold", dataset)
+    one_error(code, output, f"error: {predictions}:9: fields 3: 3 fields where the header has 2")
+    predictions.write_bytes(b"video_id,score\n" + "caf\xe9,0.5\n".encode("latin-1"))
+    code, output = invoke("score", predictions, "--gold", dataset)
+    one_error(code, output, f"error: {predictions}:2: byte '0xe9': not UTF-8 text")
