@@ -26,9 +26,9 @@ from torch import nn
 from mediaeval_memo.report.panels import Panel, RunFiles, TextPanel
 from mediaeval_memo.training import EpochBatches, train_loop
 from mediaeval_memo.training.history import history_panels
-from mediaeval_memo.variants.base import FitContext, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Job, Planned, SplitRequest, Variant, VariantConfig
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.model import PROMPT_EXAMPLE, QwenVLModel, mark_trainable
+from mediaeval_memo.variants.qwen_vl.model import PROMPT_EXAMPLE, QwenVLModel, check_qwen_model, mark_trainable
 from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
 
@@ -40,6 +40,12 @@ class QwenVL(Variant):
     def splits(self, config: VariantConfig) -> SplitRequest:
         assert isinstance(config, QwenVLConfig)
         return SplitRequest(holdout=config.val_fraction)
+
+    def plan(self, config: VariantConfig, job: Job) -> Planned:
+        """Nothing is left to the data; the model name is checked here, before the job writes anything."""
+        assert isinstance(config, QwenVLConfig)
+        check_qwen_model(config.model)
+        return Planned(config)
 
     def report_panels(self, run: RunFiles) -> list[Panel]:
         """Each fit's training loss and held-out Spearman per epoch, and the prompt the model read."""
