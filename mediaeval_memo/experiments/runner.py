@@ -9,6 +9,7 @@ that boundary.
 
 A model directory holds:
     variant.json              which variant, toolkit version, dataset name and items sha256
+    run.json                  where the dataset was (for `memo report`), when the run started, the job's plan
     config.yaml               the resolved config (recipe + command-line overrides)
     train.log                 every progress line of every run into this folder, timestamped
     folds/fold_<k>/oof.csv    out-of-fold predictions of outer fold k; its presence means the fold is done
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +49,13 @@ from mediaeval_memo.core.io import (
 from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.predictions import read_predictions, write_predictions
 from mediaeval_memo.core.progress import Reporter
-from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
+from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset, read_json_file
 from mediaeval_memo.data.splits import holdout, split_folds
 from mediaeval_memo.variants import get_variant
 from mediaeval_memo.variants.base import FitContext, Job, Model, Variant, VariantConfig
 
 VARIANT_FILE = "variant.json"
+RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "train.log"
 MODEL_DIR = "model"
@@ -238,6 +241,9 @@ def train(
         "items_sha256": sha256_file(dataset.root / ITEMS_FILE),
     }
     _claim_out_dir(out, resolved_text, identity, resume, force)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    run_record = {"data": str(dataset.root.resolve()), "started": started, "plan": list(planned.lines)}
+    atomic_write_text(out / RUN_FILE, json.dumps(run_record, indent=2) + "\n")
     with progress.attach(out / LOG_FILE):
         progress.say(f"{variant.name} on {dataset.name} ({config.target}) into {out}")
         for line in planned.lines:
@@ -370,11 +376,22 @@ def load_model(model_dir: str | Path) -> tuple[str, Model]:
         raise InputError(
             Problem(str(model_dir), "not a model directory (no variant.json); train one with `memo train`")
         )
-    name = json.loads(ident_path.read_text("utf-8"))["variant"]
+    ident = read_json_file(ident_path, dict, "the variant record `memo train` writes")
+    name = ident.get("variant")
+    if not isinstance(name, str):
+        raise InputError(Problem(str(ident_path), "no variant name: damaged or not written by `memo train`"))
     if not (model_dir / MODEL_DIR).is_dir():
         raise InputError(Problem(str(model_dir), "has no final model (model/); train without --no-final"))
     variant = get_variant(name)
-    return name, variant.Model.load(model_dir / MODEL_DIR)
+    try:
+        return name, variant.Model.load(model_dir / MODEL_DIR)
+    except InputError:
+        raise
+    except Exception as exc:  # each library fails its own way on a damaged file; to the user it is one thing
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise InputError(
+            Problem(str(model_dir / MODEL_DIR), f"the saved model cannot be loaded ({reason}): train it again")
+        ) from exc
 
 
 def predict(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.io import require_output_file
 from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.predictions import write_predictions
 from mediaeval_memo.core.progress import Reporter
@@ -47,6 +48,7 @@ def predict_zero_shot(
     analysis beside the predictions (`<out stem>_error_analysis/`)."""
     from mediaeval_memo.variants.qwen_vl import zero_shot
 
+    require_output_file(out, "the predictions file to write")  # before the model loads, not after
     dataset = PreparedDataset.load(data_dir)
     if dataset.split(split).empty:
         raise InputError(Problem(str(dataset.root), "the split has no videos", field="split", value=split))

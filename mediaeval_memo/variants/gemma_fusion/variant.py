@@ -16,9 +16,11 @@ import numpy as np
 import torch
 
 from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.report.panels import Panel, RunFiles
 from mediaeval_memo.training import EpochBatches, train_loop
+from mediaeval_memo.training.history import history_panels
 from mediaeval_memo.training.lora import count_parameters
-from mediaeval_memo.variants.base import FitContext, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Job, Planned, SplitRequest, Variant, VariantConfig
 from mediaeval_memo.variants.gemma_fusion.config import GemmaFusionConfig
 from mediaeval_memo.variants.gemma_fusion.data import (
     META_STREAM,
@@ -41,6 +43,19 @@ class GemmaFusion(Variant):
     def splits(self, config: VariantConfig) -> SplitRequest:
         assert isinstance(config, GemmaFusionConfig)
         return SplitRequest(holdout=config.val_fraction)
+
+    def plan(self, config: VariantConfig, job: Job) -> Planned:
+        """Nothing is left to the data; the backbone's name is checked here, before the job writes anything."""
+        assert isinstance(config, GemmaFusionConfig)
+        from mediaeval_memo.models.names import check_model_name
+        from mediaeval_memo.models.tiny_gemma import TINY_GEMMA3
+
+        check_model_name(config.model, [TINY_GEMMA3], source="memo train")
+        return Planned(config)
+
+    def report_panels(self, run: RunFiles) -> list[Panel]:
+        """Each fit's training loss and held-out Spearman per epoch."""
+        return history_panels(run)
 
     def fit(self, config: VariantConfig, ctx: FitContext) -> GemmaFusionModel:
         assert isinstance(config, GemmaFusionConfig)
