@@ -352,3 +352,34 @@ def test_predictions_and_gold_files_name_physical_lines(dataset: Path, tmp_path:
     predictions.write_bytes(b"video_id,score\n" + "caf\xe9,0.5\n".encode("latin-1"))
     code, output = invoke("score", predictions, "--gold", dataset)
     one_error(code, output, f"error: {predictions}:2: byte '0xe9': not UTF-8 text")
+
+
+def test_a_job_a_fit_refuses_leaves_no_run_folder(tmp_path: Path) -> None:
+    """Input found wanting only by a fit (here: too few training videos for the inner folds) used to leave
+    config.yaml, variant.json and train.log in --out."""
+    root = tmp_path / "r"
+    root.mkdir()
+    rows = "".join(f"v{i},0.{10 + i},{i * 3}\n" for i in range(8))
+    (root / "scores.csv").write_text("video_id,score,runtime\n" + rows)
+    data = tmp_path / "data"
+    code, output = invoke(
+        "prepare", "movies", "--root", root, "--out", data, "--folds", "2", "--frames", "0", "--column", "meta=runtime"
+    )
+    assert code == 0, output
+    out = tmp_path / "run"
+    code, output = invoke(
+        "train",
+        "gbt",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--set",
+        "features=[]",
+        "--set",
+        "members=[lightgbm]",
+        "--folds",
+        "0",
+    )
+    one_error(code, output, f"error: {data}: target: only 4 labelled training videos")
+    assert not out.exists()
