@@ -383,3 +383,11 @@ def test_a_job_a_fit_refuses_leaves_no_run_folder(tmp_path: Path) -> None:
     )
     one_error(code, output, f"error: {data}: target: only 4 labelled training videos")
     assert not out.exists()
+
+
+def test_a_recipe_key_beside_config_is_not_dropped_in_silence(dataset: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("variant: gbt\nconfig:\n  n_trials: 1\nn_trails: 5\n")
+    code, output = invoke("train", "gbt", "--data", dataset, "--out", tmp_path / "run", "--config", recipe)
+    one_error(code, output, f"error: {recipe}: n_trails: unknown recipe key")
+    assert not (tmp_path / "run").exists()

@@ -335,3 +335,19 @@ def test_any_value_that_is_not_a_score_is_named_where_it_is(
         shown = repr(value.strip())
         prefix = f"error: {layout.scores}:{line_of(texts, row)}: {layout.target} {shown}: "
         check_one_line(code, output, Path(tmp) / "o" / "out", prefix)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"), [("video1.webm\n", "caption: 1 fields"), ("a\tb\tc\n", "field 3 'c': 3")]
+)
+def test_a_tab_separated_caption_line_needs_exactly_one_tab(
+    releases: dict[str, Path], tmp_path: Path, line: str, expected: str
+) -> None:
+    layout = LAYOUTS["videomem"]
+    root = shutil.copytree(releases["videomem"], tmp_path / "r")
+    path = root / "dev-set" / "dev-set_video-captions.txt"
+    lines = path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    lines.insert(2, line)
+    path.write_text("".join(lines), encoding="utf-8")
+    code, output = prepare(root, tmp_path / "o" / "out", layout)
+    check_one_line(code, output, tmp_path / "o" / "out", f"error: dev-set/dev-set_video-captions.txt:3: {expected}")
