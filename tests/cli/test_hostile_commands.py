@@ -391,3 +391,34 @@ def test_a_recipe_key_beside_config_is_not_dropped_in_silence(dataset: Path, tmp
     code, output = invoke("train", "gbt", "--data", dataset, "--out", tmp_path / "run", "--config", recipe)
     one_error(code, output, f"error: {recipe}: n_trails: unknown recipe key")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def with_block(sample_memento10k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Memento10k sample with one colour-histogram block, without its frames."""
+    from mediaeval_memo.features.visual import extract_visual_features
+
+    data = shutil.copytree(sample_memento10k, tmp_path_factory.mktemp("block") / "data")
+    extract_visual_features(data, "hsv-hist")
+    shutil.rmtree(data / "frames")
+    return data
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("meta.json", b"{", "not valid JSON"),
+        ("ids.json", b"{}", "not a list of video ids"),
+        ("vectors.npy", b"x", "not a readable .npy"),
+    ],
+)
+def test_a_damaged_feature_block_is_one_line(
+    with_block: Path, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    data = shutil.copytree(with_block, tmp_path / "data")
+    block = next((data / "features").iterdir())
+    (block / name).write_bytes(content)
+    code, output = invoke("train", "gbt", "--data", data, "--out", tmp_path / "run", "--set", "members=[svr]")
+    one_error(code, output, f"error: {block / name}")
+    assert message in output and "memo features" in output
+    assert not (tmp_path / "run").exists()
