@@ -21,6 +21,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert ds.folds is not None and ds.folds.k == 5
         assert f"{dataset} ({ds.manifest['layout']}) at {out / 'prepared' / layout}" in result.output
     assert PreparedDataset.load(out / "prepared" / "trecvid2020").manifest["layout"] == "mediaeval2020"
+    # The two pages it promises, with their paths printed.
+    for page in (out / "report.html", out / "leaderboards" / "demo.html"):
+        assert page.is_file() and page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+        assert f": {page}\n" in result.output
     again = CliRunner().invoke(cli, ["demo", "--out", str(out)])
     assert again.exit_code == 1
     assert again.output == f"error: {out}: --out: output folder exists and is not empty; pass --force to replace it\n"
