@@ -284,8 +284,9 @@ def _cross_validate(
             progress.say(describe_split(ctx))
             model = variant.fit(config, ctx)
             write_artifacts(out, model, replace=False)
-            atomic_write_text(fold_dir / FIT_FILE, json.dumps(split_record(ctx, model), indent=1) + "\n")
             oof = model.predict(unlabelled, dataset.folds.val_ids(k), progress)
+            # After predicting, so the report can say how the fold's predictions went (qwen-vl: invalid answers).
+            atomic_write_text(fold_dir / FIT_FILE, json.dumps(split_record(ctx, model), indent=1) + "\n")
             write_predictions(oof, oof_path)
         gold = dataset.rows(list(oof.index)).set_index("video_id")[config.target]
         fold_srcc[k] = srcc(oof.to_numpy(), gold.to_numpy())
