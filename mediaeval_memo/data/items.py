@@ -201,6 +201,10 @@ class PreparedDataset:
             )
         return self.items[self.items["split"] == name]
 
+    def split_ids(self, name: str) -> list[str]:
+        """The video ids of split `name`, in item-table order: how a split becomes the ids a model predicts."""
+        return self.split(name)["video_id"].astype(str).tolist()
+
     def labelled(self, target: str) -> pd.DataFrame:
         """Rows whose `target` is known (train and dev, typically)."""
         return self.items[np.isfinite(self.items[target].astype(float))]

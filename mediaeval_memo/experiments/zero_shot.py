@@ -52,7 +52,7 @@ def predict_zero_shot(
         raise InputError(Problem(str(dataset.root), "the split has no videos", field="split", value=split))
     fitted = zero_shot(model, dataset, split, overrides)
     # The model never needs a label to answer: it predicts from a view without any.
-    scores = fitted.predict(dataset.with_labels_of(()), split, progress=progress or Reporter())
+    scores = fitted.predict(dataset.with_labels_of(()), dataset.split_ids(split), progress=progress or Reporter())
     path = write_predictions(scores, out)
     write_artifacts(path.parent, fitted)
     target = fitted.runtime.config.target

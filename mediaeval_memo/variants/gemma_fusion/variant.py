@@ -18,7 +18,7 @@ import torch
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.training import EpochBatches, train_loop
 from mediaeval_memo.training.lora import count_parameters
-from mediaeval_memo.variants.base import FitContext, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Variant
 from mediaeval_memo.variants.gemma_fusion.config import GemmaFusionConfig
 from mediaeval_memo.variants.gemma_fusion.data import (
     META_STREAM,
@@ -33,17 +33,12 @@ from mediaeval_memo.variants.gemma_fusion.model import GemmaFusionModel, build_n
 from mediaeval_memo.variants.gemma_fusion.net import StreamSpec, pairwise_ranking_loss
 
 
-class GemmaFusion(Variant):
+class GemmaFusion(Variant[GemmaFusionConfig, GemmaFusionModel]):
     name = "gemma-fusion"
     Config = GemmaFusionConfig
     Model = GemmaFusionModel
 
-    def splits(self, config: VariantConfig) -> SplitRequest:
-        assert isinstance(config, GemmaFusionConfig)
-        return SplitRequest(holdout=config.val_fraction)
-
-    def fit(self, config: VariantConfig, ctx: FitContext) -> GemmaFusionModel:
-        assert isinstance(config, GemmaFusionConfig)
+    def fit(self, config: GemmaFusionConfig, ctx: FitContext) -> GemmaFusionModel:
         dataset, target = ctx.dataset, ctx.target
         targets = [target, *(dataset.check_target(t) for t in config.aux_targets)]
         fit_ids = list(ctx.train_ids)

@@ -55,11 +55,8 @@ class QwenVLModel(Model):
     def invalid_rate(self) -> float | None:
         return None if self.answers is None else self.answers.rate
 
-    def predict(
-        self, dataset: PreparedDataset, split: str | Sequence[str], progress: Reporter | None = None
-    ) -> pd.Series:
-        ids = dataset.split(split)["video_id"].tolist() if isinstance(split, str) else list(split)
-        scores, self.answers = self.runtime.predict(dataset, ids, progress or Reporter.silent())
+    def predict(self, dataset: PreparedDataset, ids: Sequence[str], progress: Reporter | None = None) -> pd.Series:
+        scores, self.answers = self.runtime.predict(dataset, list(ids), progress or Reporter.silent())
         self.prompt_example = self.runtime.prompt_example
         return scores
 

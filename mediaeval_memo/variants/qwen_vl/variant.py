@@ -24,23 +24,18 @@ import torch
 from torch import nn
 
 from mediaeval_memo.training import EpochBatches, train_loop
-from mediaeval_memo.variants.base import FitContext, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Variant
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
 from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, mark_trainable
 from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
 
-class QwenVL(Variant):
+class QwenVL(Variant[QwenVLConfig, QwenVLModel]):
     name = "qwen-vl"
     Config = QwenVLConfig
     Model = QwenVLModel
 
-    def splits(self, config: VariantConfig) -> SplitRequest:
-        assert isinstance(config, QwenVLConfig)
-        return SplitRequest(holdout=config.val_fraction)
-
-    def fit(self, config: VariantConfig, ctx: FitContext) -> QwenVLModel:
-        assert isinstance(config, QwenVLConfig)
+    def fit(self, config: QwenVLConfig, ctx: FitContext) -> QwenVLModel:
         dataset, ids = ctx.dataset, list(ctx.train_ids)
         train_mean = float(dataset.rows(ids)[ctx.target].astype(float).mean())
         runtime = QwenVLRuntime(config, lora=True, train_mean=train_mean)

@@ -161,7 +161,7 @@ def test_predicting_from_a_block_extracted_differently_is_refused(tmp_path: Path
     block = load_block(root, "emb")
     write_block(root, "emb", block.ids, block.vectors, {"signature": {"extractor": "other"}}, overwrite=True)
     with pytest.raises(InputError, match=r"features/emb: was extracted differently \(12 dims, signature \{'extractor'"):
-        model.predict(dataset, "test")
+        model.predict(dataset, dataset.split_ids("test"))
 
 
 def test_ridge_stacking(dataset: PreparedDataset) -> None:
@@ -318,7 +318,7 @@ def test_tuning_resumes_from_the_workdir(dataset: PreparedDataset, tmp_path: Pat
     logs = io.StringIO()
     again = fit(dataset, config, 0, tmp_path / "work", progress=Reporter(logs))
     assert "tuned earlier, reusing" in logs.getvalue()
-    assert again.predict(dataset, "test").equals(first.predict(dataset, "test"))
+    assert again.predict(dataset, dataset.split_ids("test")).equals(first.predict(dataset, dataset.split_ids("test")))
 
 
 def test_rationale_blocks_enter_only_their_own_fold(tmp_path: Path) -> None:
@@ -376,7 +376,7 @@ def test_a_member_dropped_by_selection_is_never_fitted(
     report = model.report()["members"]
     assert report["tfidf"]["kept"] is False and report["tfidf"]["weight"] == 0
     assert report["svr"]["weight"] == 1.0
-    assert model.predict(dataset, "test").notna().all()
+    assert model.predict(dataset, dataset.split_ids("test")).notna().all()
 
 
 def test_text_member_matches_sklearn_and_round_trips(tmp_path: Path) -> None:
