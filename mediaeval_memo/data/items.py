@@ -211,6 +211,8 @@ class PreparedDataset:
 
     def rows(self, ids: Sequence[str]) -> pd.DataFrame:
         """Rows for `ids`, in that order."""
+        if isinstance(ids, str):  # a split name where ids belong: `split_ids(name)` turns one into the other
+            raise TypeError(f"rows() takes video ids, not the string {ids!r}; use split_ids() for a split")
         indexed = self.items.set_index("video_id", drop=False)
         missing = [i for i in ids if i not in indexed.index]
         if missing:

@@ -21,10 +21,10 @@ runner. The dataset a fit receives knows the labels of its own ids only, and no 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import pandas as pd
 
@@ -155,6 +155,11 @@ class Model(ABC):
         """What the fit did that the runner should record beside its split (early stopping, tuning): JSON data."""
         return {}
 
+    def notes(self) -> list[str]:
+        """Lines about the last `predict` worth telling the user (qwen-vl's generate head: its invalid answers by
+        reason); none by default."""
+        return []
+
     def artifacts(self) -> dict[str, str]:
         """Small text files that show what the model read (file name -> text), e.g. qwen-vl's `prompt_example.txt`:
         after a fit they describe its training inputs, after `predict` the predicted ones. The runner writes them
@@ -198,3 +203,17 @@ class Variant(ABC, Generic[ConfigT, ModelT]):
 
 # What the runner and the registry hold: a variant of any config and model type.
 AnyVariant = Variant[Any, Any]
+
+
+@runtime_checkable
+class ZeroShot(Protocol):
+    """An optional capability of a variant: predicting without training, from a model named on the command line
+    (`memo predict --zero-shot`; qwen-vl: the untrained model on the paper's prompt). A variant has it by defining
+    this method; `experiments.zero_shot` asks for it and refuses a variant without it.
+
+    Returns the untrained model and the target it predicts. It may read the labels of videos outside `split` (e.g.
+    a fallback mean), never those of `split` itself: its predictions are scored against them."""
+
+    def zero_shot(
+        self, model: str, dataset: PreparedDataset, split: str, overrides: Mapping[str, object] | None = None
+    ) -> tuple[AnyModel, str]: ...

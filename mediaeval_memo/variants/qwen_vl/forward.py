@@ -1,7 +1,7 @@
 """The Qwen-VL forwards the qwen-vl variant runs: the language model on cached visual tokens, the answer logits,
 greedy decoding and the distribution over the 101 candidate answers.
 
-Why this is not `model(**processor(...))`: the frozen vision tower's output is cached (`features.visual_tokens`),
+Why this is not `model(**processor(...))`: the frozen vision tower's output is cached (`visual_tokens`),
 so training and prediction run only the language model on input embeddings with the cached tokens scattered in.
 The loss touches the vocabulary only where it must: the answer tokens (`generate`), the 101 candidate answers
 (`expected`), or not at all (`head`).

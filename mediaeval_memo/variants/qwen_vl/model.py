@@ -63,6 +63,11 @@ class QwenVLModel(Model):
     def report(self) -> dict[str, Any]:
         return self.fit_report
 
+    def notes(self) -> list[str]:
+        if self.answers is None:
+            return []
+        return [f"invalid answers: {self.answers.describe()} (replaced by the labelled mean)"]
+
     def artifacts(self) -> dict[str, str]:
         """`prompt_example.txt`: the rendered prompt of the first video, each frame's visual tokens written once
         with their count, so that a participant sees exactly what the model read."""

@@ -23,7 +23,6 @@ from torch import nn
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.features.visual_tokens import VisualCache, encode_frames, read_visual_tokens
 from mediaeval_memo.models.qwen_vl import tokens_per_grid
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
 from mediaeval_memo.variants.qwen_vl.forward import (
@@ -43,6 +42,7 @@ from mediaeval_memo.variants.qwen_vl.prompt import (
     score_to_label,
     select_frame_indices,
 )
+from mediaeval_memo.variants.qwen_vl.visual_tokens import VisualCache, encode_frames, read_visual_tokens
 
 IMAGE_PAD, VIDEO_PAD = "<|image_pad|>", "<|video_pad|>"
 VISION_START, VISION_END = "<|vision_start|>", "<|vision_end|>"

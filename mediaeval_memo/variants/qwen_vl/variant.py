@@ -10,7 +10,7 @@ template), and the model answers a number 0-100. Heads:
     expected   trained like generate; predicts the probability-weighted mean of the answers 0..100
 Frames keep their aspect ratio at an image_size^2 pixel budget (or are squashed square on request). Optionally N
 frames go in as one video input, timed by the clip's real frame times. Visual tokens are cached on disk and reused
-(`features.visual_tokens`).
+(`visual_tokens`).
 
 Early stopping and keep-best evaluate, after every epoch, on the videos the runner held out of the fit's own
 training videos (`val_fraction` of them, whole groups): never on the fold being scored.
@@ -18,15 +18,17 @@ training videos (`val_fraction` of them, whole groups): never on the fold being 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.training import EpochBatches, train_loop
 from mediaeval_memo.variants.base import FitContext, Variant
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, mark_trainable
+from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, mark_trainable, zero_shot
 from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
 
@@ -34,6 +36,13 @@ class QwenVL(Variant[QwenVLConfig, QwenVLModel]):
     name = "qwen-vl"
     Config = QwenVLConfig
     Model = QwenVLModel
+
+    def zero_shot(
+        self, model: str, dataset: PreparedDataset, split: str, overrides: Mapping[str, object] | None = None
+    ) -> tuple[QwenVLModel, str]:
+        """The `ZeroShot` capability: the untrained model on the paper's prompt (see `model.zero_shot`)."""
+        fitted = zero_shot(model, dataset, split, overrides)
+        return fitted, fitted.runtime.config.target
 
     def fit(self, config: QwenVLConfig, ctx: FitContext) -> QwenVLModel:
         dataset, ids = ctx.dataset, list(ctx.train_ids)

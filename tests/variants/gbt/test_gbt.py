@@ -128,12 +128,12 @@ def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDa
     config = fast_config(sorted(MEMBERS), n_trials=2, bagging_seeds=2, ensemble="rank_mean")
     first = fit(dataset, config, None)
     second = fit(dataset, config, None)
-    a = first.predict_members(dataset, "test")
-    b = second.predict_members(dataset, "test")
+    a = first.predict_members(dataset, dataset.split_ids("test"))
+    b = second.predict_members(dataset, dataset.split_ids("test"))
     assert a.equals(b)
     first.save(tmp_path / "model")
     loaded = GBTModel.load(tmp_path / "model")
-    assert loaded.predict_members(dataset, "test").equals(a)
+    assert loaded.predict_members(dataset, dataset.split_ids("test")).equals(a)
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(
         [
             "gbt.json",
@@ -410,4 +410,5 @@ def test_a_member_per_block_reads_that_block_only(dataset: PreparedDataset, tmp_
     model.save(tmp_path / "model")
     assert (tmp_path / "model" / "svr@emb_0.npz").is_file()
     again = GBTModel.load(tmp_path / "model")
-    assert again.predict_members(dataset, "test").equals(model.predict_members(dataset, "test"))
+    test_ids = dataset.split_ids("test")
+    assert again.predict_members(dataset, test_ids).equals(model.predict_members(dataset, test_ids))
