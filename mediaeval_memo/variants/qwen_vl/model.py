@@ -23,7 +23,8 @@ from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.training.checkpoint import load_trainable, save_trainable
 from mediaeval_memo.variants.base import Model
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.runtime import AnswerStats, QwenVLRuntime, Scorer
+from mediaeval_memo.variants.qwen_vl.net import Scorer
+from mediaeval_memo.variants.qwen_vl.runtime import AnswerStats, QwenVLRuntime
 
 META_FILE = "qwen_vl.json"
 WEIGHTS_FILE = "trainable.safetensors"

@@ -1,6 +1,5 @@
-"""The qwen-vl variant at work: a loaded backbone with its prompt, tokenizer and visual-token cache, the trainable
-whole (`Scorer`: LoRA-wrapped model plus the optional regression head), and how videos become examples, batches
-and predictions.
+"""The qwen-vl variant at work: a loaded backbone with its prompt, tokenizer and visual-token cache, wrapped in the
+trainable whole (`net.Scorer`), and how videos become examples, batches and predictions.
 
 A video's prompt is the tokenizer's own chat template rendered over the template's text and one image part per
 frame (or one video part); each frame's placeholder is then expanded to its visual tokens as Qwen's processors
@@ -18,18 +17,17 @@ from typing import Any
 
 import pandas as pd
 import torch
-from torch import nn
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.models.qwen_vl import tokens_per_grid
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.forward import (
+from mediaeval_memo.variants.qwen_vl.net import (
     IMAGE,
     TEXT,
     VIDEO,
-    answer_logits,
+    Scorer,
     candidate_distribution,
     greedy_answers,
     language_hidden,
@@ -77,37 +75,6 @@ class AnswerStats:
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "invalid": {r: self.invalid[r] for r in INVALID_REASONS}, "rate": self.rate}
-
-
-class Scorer(nn.Module):
-    """The trainable whole: the (LoRA-wrapped) Qwen-VL model and, for the `head` head, a regression head.
-
-    `forward(batch)` returns the training loss, so that DDP sees one forward per micro-batch.
-    """
-
-    def __init__(self, backbone_model: nn.Module, head: str, hidden_size: int, train_mean: float, seed: int):
-        super().__init__()
-        self.backbone = backbone_model
-        self.head_kind = head
-        self.regressor: nn.Linear | None = None
-        if head == "head":
-            g = torch.Generator().manual_seed(seed)
-            self.regressor = nn.Linear(hidden_size, 1)
-            with torch.no_grad():
-                self.regressor.weight.copy_(torch.randn(1, hidden_size, generator=g) * 0.01)
-                self.regressor.bias.fill_(train_mean)
-            self.regressor.to(next(p.device for p in backbone_model.parameters()))
-
-    def regress(self, hidden: torch.Tensor) -> torch.Tensor:
-        assert self.regressor is not None
-        return self.regressor(hidden[:, -1].float()).squeeze(-1)
-
-    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        hidden, _, _ = language_hidden(self.backbone, batch)
-        if self.head_kind == "head":
-            return nn.functional.mse_loss(self.regress(hidden), batch["scores"].float())
-        logits, targets = answer_logits(self.backbone, hidden, batch["labels"])
-        return nn.functional.cross_entropy(logits.float(), targets)
 
 
 class QwenVLRuntime:

@@ -97,7 +97,7 @@ def test_zero_shot_reports_invalid_rate_and_spearman(sample_memento10k: Path, tm
 def test_killed_run_resumes_to_the_uninterrupted_weights(
     sample_memento10k: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mediaeval_memo.variants.qwen_vl.runtime import Scorer
+    from mediaeval_memo.variants.qwen_vl.net import Scorer
 
     extra = ("--folds", "none", "--max-steps", "4", "--set", "checkpoint_every=1", "--set", "lora_r=4")
     runner = CliRunner()
