@@ -254,7 +254,7 @@ def test_every_family_trains_and_predicts(sample_memento10k: Path, tmp_path: Pat
 
 
 def test_visual_tokens_are_cached_and_reused(sample_memento10k: Path, tmp_path: Path, monkeypatch) -> None:
-    import mediaeval_memo.variants.qwen_vl.runtime as backbone
+    import mediaeval_memo.variants.qwen_vl.data as backbone
 
     dataset = PreparedDataset.load(sample_memento10k)
     runtime = _runtime("tiny-random-qwen2.5-vl", tmp_path)
