@@ -64,3 +64,41 @@ def sample_videomem(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Prepared VideoMem sample (2019 layout): 80 dev / 20 test `video<N>.webm` clips, one caption each,
     3 frames per video; targets `short_term` and `long_term`."""
     return _prepare_sample("videomem", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def sample_trecvid_2021(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Prepared TRECVid sample (2021 layout, n=30): 30 train / 55 dev / 25 test videos, 1-4 caption rows each,
+    1 frame per video, 5 folds; targets `short_term` and `long_term`, labels also `short_term_raw`,
+    `decay_alpha` and both annotation counts."""
+    from mediaeval_memo.data.prepare import PrepareOptions, prepare
+    from mediaeval_memo.data.sample import write_sample
+
+    base = tmp_path_factory.mktemp("sample-trecvid-2021")
+    release = write_sample("trecvid", base / "release", seed=0, n=30)
+    return prepare("trecvid", release, base / "prepared", PrepareOptions(frames=1, folds=5, seed=0)).out
+
+
+@pytest.fixture(scope="session")
+def sample_movies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Prepared `movies` sample through a column mapping: 60 labelled excerpts of 20 movies (grouped by movie)
+    and 15 unlabelled ones, a numeric `runtime` (`meta_runtime`) that follows the score, a `synopsis` text;
+    no media; target `memorability_score`."""
+    import numpy as np
+
+    from mediaeval_memo.data.prepare import PrepareOptions, prepare
+
+    base = tmp_path_factory.mktemp("sample-movies")
+    release = base / "release"
+    release.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["video_id,score,runtime,synopsis,movie"]
+    for i in range(75):
+        score = rng.uniform(0.3, 1.0)
+        runtime = 60 + 60 * score + rng.normal(0, 10)
+        rows.append(f"clip{i:03d},{f'{score:.4f}' if i < 60 else ''},{runtime:.1f},a film scene {i},movie{i % 20}")
+    (release / "scores.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    options = PrepareOptions(
+        frames=0, folds=5, seed=0, columns={"meta": "runtime", "text": "synopsis", "group": "movie"}
+    )
+    return prepare("movies", release, base / "prepared", options).out

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mediaeval_memo.cli.common import key_values
+from mediaeval_memo.data.readers import DATASETS
 
 
 @click.command()
@@ -33,7 +34,7 @@ def demo(out: Path, force: bool, seed: int, workers: int) -> None:
 
 
 @click.command()
-@click.argument("dataset", type=click.Choice(["memento10k", "trecvid", "videomem", "videm", "movies"]))
+@click.argument("dataset", type=click.Choice(DATASETS))
 @click.option(
     "--root", required=True, type=click.Path(path_type=Path), help="The release folder, as the organisers ship it."
 )
@@ -98,9 +99,8 @@ def prepare(
 ) -> None:
     """Turn an official release into a prepared dataset: item table, manifest, folds and frames.
 
-    DATASET is the release layout: memento10k (MediaEval 2021 CSVs or native JSON), trecvid (the TRECVid subset
-    of MediaEval 2020 or 2021, year detected from the files), videomem (2018/2019), videm (Subtask 2 commercials)
-    or movies (any scores table, with a column mapping).
+    DATASET is the release layout, one of the registered readers (`memo info --readers` lists them with what
+    each reads).
     """
     from mediaeval_memo.core.progress import Reporter
     from mediaeval_memo.data.info import render_summary, summarize
@@ -125,14 +125,24 @@ def prepare(
 
 
 @click.command()
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def info(directory: Path, as_json: bool) -> None:
-    """Summarize a prepared dataset: rows per split, targets, folds, media and frames found or missing."""
+@click.option("--readers", is_flag=True, help="List the release readers (the datasets `memo prepare` reads).")
+def info(directory: Path | None, as_json: bool, readers: bool) -> None:
+    """Summarize a prepared dataset: rows per split, targets and label columns, folds, media and frames found or
+    missing. With --readers, list the release readers instead."""
     import json
 
-    from mediaeval_memo.data.info import render_summary, summarize
+    from mediaeval_memo.data.info import reader_list, render_summary, summarize
 
+    if readers or directory is None:
+        if not readers:
+            raise click.UsageError("give a prepared dataset DIRECTORY, or --readers")
+        listing = reader_list()
+        click.echo(
+            json.dumps(listing, indent=2) if as_json else "\n".join(f"{r['name']:11s} {r['title']}" for r in listing)
+        )
+        return
     summary = summarize(directory)
     click.echo(json.dumps(summary, indent=2) if as_json else render_summary(summary))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -70,8 +71,13 @@ def resolve_config(cls: type[C], recipe: str | Path | None = None, overrides: Ma
             raise InputError(Problem(source, "run recipe not found"))
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            line = path.read_bytes()[: exc.start].count(b"\n") + 1
+            raise InputError(Problem(source, "not UTF-8 text; save the recipe as UTF-8", line=line)) from None
         except yaml.YAMLError as exc:
-            raise InputError(Problem(source, f"not valid YAML ({str(exc).splitlines()[0]})")) from None
+            raise InputError(
+                Problem(source, f"not valid YAML ({str(exc).splitlines()[0]})", line=_yaml_line(exc))
+            ) from None
         if not isinstance(data, dict):
             raise InputError(Problem(source, "a run recipe must be a mapping of config fields"))
         if "config" in data and isinstance(data["config"], dict):
@@ -104,14 +110,22 @@ def resolve_config(cls: type[C], recipe: str | Path | None = None, overrides: Ma
     try:
         return cls(**coerced)
     except ConfigError as exc:
+        # A nested field (`params.lightgbm.n_estimators`) comes from where its top-level field was set; the
+        # command line wins over the recipe, so a value given on both is blamed on the command line.
+        top = exc.field_name.split(".")[0]
         raise InputError(
             Problem(
-                source if exc.field_name in values else "command line",
+                "command line" if top in (overrides or {}) or top not in values else source,
                 exc.message,
                 field=exc.field_name,
                 value=exc.value,
             )
         ) from None
+
+
+def _yaml_line(exc: yaml.YAMLError) -> int | None:
+    mark = getattr(exc, "problem_mark", None)
+    return None if mark is None else int(mark.line) + 1
 
 
 def coerce(value: object, tp: Any) -> object:
@@ -131,7 +145,10 @@ def coerce(value: object, tp: Any) -> object:
                 errors.append(str(exc))
         raise ValueError(" or ".join(errors))
     if isinstance(value, str) and tp is not str:
-        value = yaml.safe_load(value) if value.strip() else value
+        try:
+            value = yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError as exc:
+            raise ValueError(f"not a valid value ({str(exc).splitlines()[0]})") from None
     if origin is typing.Literal:
         if value not in args:
             raise ValueError(f"expected one of {', '.join(map(repr, args))}")
@@ -147,6 +164,7 @@ def coerce(value: object, tp: Any) -> object:
     if origin is dict:
         if not isinstance(value, dict):
             raise ValueError("expected a mapping")
+        _finite_inside(value)
         return dict(value)
     if tp is bool:
         if isinstance(value, bool):
@@ -159,12 +177,26 @@ def coerce(value: object, tp: Any) -> object:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("expected a number")
+        if not math.isfinite(float(value)):
+            raise ValueError("expected a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ValueError("expected a string")
         return str(value)
     return value
+
+
+def _finite_inside(value: object, where: str = "") -> None:
+    """NaN or infinity anywhere in a mapping (a member's parameters) would reach a library that may take it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number at {where}")
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _finite_inside(inner, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, inner in enumerate(value):
+            _finite_inside(inner, f"{where}[{i}]")
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

@@ -102,13 +102,30 @@ def _blocking_file(folder: Path) -> Path | None:
 
 
 def require_output_folder(path: str | os.PathLike[str], purpose: str, option: str = "--out") -> None:
-    """An output folder that is a file, or lies under one, is an input error (mkdir would end in a traceback after
-    the work is done); check it before starting. `purpose` completes "OPTION names ..."."""
+    """An output folder that is a file, lies under one, or cannot be written is an input error (mkdir would end in
+    a traceback after the work is done); check it before starting. `purpose` completes "OPTION names ..."."""
     path = Path(path)
     blocker = _blocking_file(path)
     if blocker is not None:
         what = "is a file" if blocker == path else f"lies under a file ({blocker})"
         raise InputError(Problem(str(path), f"{what}; {option} names {purpose}", field=option))
+    _require_writable(path, purpose, option)
+
+
+def _require_writable(path: Path, purpose: str, option: str) -> None:
+    """Try what the write will do: make (and remove) a folder in `path`, or in its nearest existing ancestor. A
+    permission check alone would miss a read-only file system, and says yes to root wherever it asks."""
+    existing = next((p for p in (path, *path.parents) if p.is_dir()), None)
+    if existing is None:
+        return
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".memo-write-check-", dir=existing))
+    except OSError as exc:
+        raise InputError(
+            Problem(
+                str(path), f"cannot be written ({exc.strerror}: {existing}); {option} names {purpose}", field=option
+            )
+        ) from None
 
 
 def require_output_file(path: str | os.PathLike[str], purpose: str, option: str = "--out") -> None:
@@ -119,3 +136,4 @@ def require_output_file(path: str | os.PathLike[str], purpose: str, option: str 
     blocker = _blocking_file(path.parent)
     if blocker is not None:
         raise InputError(Problem(str(path), f"lies under a file ({blocker}); {option} names {purpose}", field=option))
+    _require_writable(path.parent, purpose, option)

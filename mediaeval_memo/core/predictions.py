@@ -5,6 +5,7 @@ Written with a fixed float format so that the same predictions give byte-identic
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 from pathlib import Path
@@ -33,15 +34,54 @@ def write_predictions(scores: pd.Series, path: str | Path, folds: pd.Series | No
     return atomic_write_text(path, buf.getvalue())
 
 
+def read_csv_lines(path: str | Path) -> pd.DataFrame:
+    """A small CSV (predictions, gold labels) as strings, each row's physical line in `frame.attrs["lines"]`: blank
+    lines are skipped but counted, so a problem later names the line a user sees. Bytes that are not UTF-8, a row
+    with more or fewer fields than the header, or an empty file is an InputError naming its line."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            Problem(str(path), "not UTF-8 text", line=line, field="byte", value=f"0x{data[exc.start]:02x}")
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    problems = ProblemList()
+    try:
+        header = [c.strip() for c in next(reader, [])]
+        if not any(header):
+            raise InputError(Problem(str(path), "empty file (expected a header: video_id,score)"))
+        rows, lines, start = [], [], reader.line_num + 1
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                if len(row) != len(header):
+                    problems.add(
+                        path,
+                        f"{len(row)} fields where the header has {len(header)}",
+                        line=start,
+                        field="fields",
+                        value=len(row),
+                    )
+                else:
+                    rows.append([cell.strip() for cell in row])
+                    lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(Problem(str(path), f"not a readable CSV ({exc})", line=start)) from None
+    problems.raise_if_any()
+    frame = pd.DataFrame(rows, columns=header, dtype=str)
+    frame.attrs["lines"] = lines
+    return frame
+
+
 def read_predictions(path: str | Path) -> pd.DataFrame:
     """Read a predictions file, listing every malformed row; returns columns video_id, score (and fold)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(Problem(str(path), "file not found"))
-    try:
-        frame = pd.read_csv(path, dtype={"video_id": str}, encoding="utf-8-sig", keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(str(path), f"not a readable CSV ({str(exc).splitlines()[0]})")) from None
+    frame = read_csv_lines(path)
     problems = ProblemList()
     for col in ("video_id", "score"):
         if col not in frame.columns:
@@ -52,6 +92,8 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
             )
     problems.raise_if_any()
     frame["score"] = checked_values(path, frame, "score", "score")
+    if "fold" in frame.columns:
+        frame["fold"] = pd.to_numeric(frame["fold"], errors="coerce")
     return frame
 
 
@@ -61,7 +103,8 @@ def checked_values(path: str | Path, frame: pd.DataFrame, column: str, what: str
     problems = ProblemList()
     ids = UniqueIds()
     values: list[float] = []
-    for line, (vid, raw) in enumerate(zip(frame["video_id"], frame[column], strict=True), start=2):
+    lines = frame.attrs.get("lines") or range(2, len(frame) + 2)
+    for line, vid, raw in zip(lines, frame["video_id"], frame[column], strict=True):
         if why := ids.problem(vid, f"on line {line}"):
             problems.add(path, why, line=line, field="video_id", value=vid)
         try:

@@ -9,6 +9,7 @@ import numpy as np
 
 from mediaeval_memo.data.feature_store import list_blocks
 from mediaeval_memo.data.items import SPLITS, PreparedDataset
+from mediaeval_memo.data.readers import DATASETS, reader
 from mediaeval_memo.media.frames import is_complete
 
 SHOWN = 10  # failed videos listed by name; the rest are counted
@@ -65,10 +66,21 @@ def summarize(directory: str | Path) -> dict[str, Any]:
             "corrupt": frames.get("corrupt", {}),
             "skipped": frames.get("skipped"),
         },
+        "labels": dataset.label_columns,
+        "notes": list(manifest.get("notes", [])),
         "feature_blocks": list_blocks(dataset.root),
         "created": manifest.get("created"),
         "toolkit_version": manifest.get("toolkit_version"),
     }
+
+
+def reader_list() -> list[dict[str, Any]]:
+    """Every registered release reader: its name, title, targets and label columns (from its declaration)."""
+    out = []
+    for name in DATASETS:
+        spec = reader(name)
+        out.append({"name": name, "title": spec.title, "labels": spec.labels})
+    return out
 
 
 def render_summary(summary: dict[str, Any]) -> str:
@@ -82,6 +94,9 @@ def render_summary(summary: dict[str, Any]) -> str:
             f"  target {name}: {t['labelled']} labelled, mean {t['mean']:.4f}, sd {t['sd']:.4f}, "
             f"range {t['min']:.4f}..{t['max']:.4f}"
         )
+    lines.append("  labels (a fit sees them only for its own videos): " + ", ".join(summary["labels"]))
+    for note in summary["notes"]:
+        lines.append(f"  note: {note}")
     c = summary["captions"]
     lines.append(f"  captions: {c['videos_with_captions']} videos with captions, {c['per_video_mean']:.2f} per video")
     f = summary["folds"]

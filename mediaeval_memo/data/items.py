@@ -31,9 +31,10 @@ KNOWN_TARGETS = (
     "brand_memorability",
 )
 
-# Columns computed from the annotations besides the targets (Memento10k's raw score and decay rate): a fit sees
-# them only where it sees the target.
-LABEL_DERIVED = ("score_raw", "decay_alpha")
+# Columns computed from the annotations besides the targets, for datasets prepared before the manifest recorded
+# its label columns ("labels", declared by each reader: data/declare.py): a fit sees them only where it sees the
+# target.
+LABEL_DERIVED = ("score_raw", "decay_alpha", "short_term_raw", "n_annotations", "n_annotations_long_term")
 
 ITEMS_FILE = "items.parquet"
 MANIFEST_FILE = "manifest.json"
@@ -145,10 +146,11 @@ class PreparedDataset:
                     "manifest.json); create one with `memo prepare`",
                 )
             )
-        items = pd.read_parquet(items_path)
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        items = _read_items(items_path)
+        manifest = read_json_file(manifest_path, dict, "a JSON object (the manifest `memo prepare` writes)")
         folds_path = root / FOLDS_FILE
-        folds = Folds.from_json(json.loads(folds_path.read_text(encoding="utf-8"))) if folds_path.is_file() else None
+        folds = _read_folds(folds_path) if folds_path.is_file() else None
+        check_items(items, [t for t in manifest.get("targets", []) if isinstance(t, str)], str(items_path))
         return cls(root=root, items=items, manifest=manifest, folds=folds)
 
     @property
@@ -182,8 +184,11 @@ class PreparedDataset:
 
     @property
     def label_columns(self) -> list[str]:
-        """The targets and the columns derived from the same annotations."""
-        return [*self.targets, *(c for c in LABEL_DERIVED if c in self.items.columns)]
+        """The targets and the columns derived from the same annotations, as the reader declared them (the
+        manifest's "labels"), or by the old fixed list for datasets prepared before the manifest recorded them."""
+        declared = self.manifest.get("labels")
+        names = declared if isinstance(declared, list) else [*self.targets, *LABEL_DERIVED]
+        return [c for c in dict.fromkeys([*self.targets, *names]) if c in self.items.columns]
 
     def with_labels_of(self, ids: Iterable[str]) -> PreparedDataset:
         """The dataset as a fit sees it: the labels (`label_columns`) of `ids` only, NaN for every other video,
@@ -241,6 +246,41 @@ class PreparedDataset:
     @property
     def features_dir(self) -> Path:
         return self.root / FEATURES_DIR
+
+
+DAMAGED = "damaged or not written by `memo prepare`; prepare the dataset again"
+
+
+def read_json_file(path: Path, kind: type, what: str) -> Any:
+    """A JSON file of a prepared dataset or a model folder, or an InputError naming it, its line and why."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(Problem(str(path), f"not UTF-8 text: {DAMAGED}")) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(Problem(str(path), f"not valid JSON ({exc.msg}): {DAMAGED}", line=exc.lineno)) from None
+    except OSError as exc:
+        raise InputError(Problem(str(path), f"cannot be read ({exc.strerror})")) from None
+    if not isinstance(data, kind):
+        raise InputError(Problem(str(path), f"not {what}: {DAMAGED}"))
+    return data
+
+
+def _read_items(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many kinds for a damaged file; each means the same to the user
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(Problem(str(path), f"not a readable parquet table ({reason}): {DAMAGED}")) from None
+
+
+def _read_folds(path: Path) -> Folds:
+    data = read_json_file(path, dict, "a JSON object of folds")
+    try:
+        folds = Folds.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InputError(Problem(str(path), f"not the folds `memo prepare` writes: {DAMAGED}")) from None
+    return folds
 
 
 def write_items(directory: Path, items: pd.DataFrame) -> None:

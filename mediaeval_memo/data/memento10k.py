@@ -21,29 +21,49 @@ from pathlib import Path
 from typing import Any
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.data.release import Release, build_items, find_media
+from mediaeval_memo.core.ids import video_id_problem
+from mediaeval_memo.data.declare import COMMON_ROLES, Column, Role, TableFile
+from mediaeval_memo.data.release import ReaderSpec, ReadOptions, Release, build_items, find_media
 from mediaeval_memo.data.tables import (
     CaptionRows,
     IdRegistry,
     Record,
     Table,
     display,
-    parse_float,
-    parse_int,
+    ids_with_lines,
+    json_number,
+    read_declared,
     read_header,
-    read_table,
+    read_json_records,
 )
 
 TARGETS = ["mem_score"]
-SCORE_COLUMNS = [
-    "video_id",
-    "video_url",
-    "annotations_short_term",
-    "scores_raw_short_term",
-    "scores_normalized_short_term",
-    "decay_alpha",
-]
-CAPTION_COLUMNS = ["video_id"] + [f"description_{i}" for i in range(5)]
+SCORES = TableFile(
+    (
+        Column("video_id", "id", "id"),
+        Column("video_url"),
+        Column("annotations_short_term", "count", "label", to="n_annotations"),
+        Column("scores_raw_short_term", "score", "label", to="score_raw"),
+        Column("scores_normalized_short_term", "score", "target", to="mem_score"),
+        Column("decay_alpha", "number", "label"),
+    )
+)
+CAPTIONS = TableFile(
+    (Column("video_id", "id", "id"), *(Column(f"description_{i}", role="captions", to="") for i in range(5))),
+    multiline=True,
+)
+# The native release's fields, checked by the same rules as the CSV cells.
+NATIVE_SCORE = Column("mem_score", "score", "target")
+NATIVE_ALPHA = Column("alpha", "number", "label", to="decay_alpha")
+# Every item-table column this reader writes, and what it is for.
+ROLES: dict[str, Role] = {
+    **COMMON_ROLES,
+    **SCORES.roles,
+    "action": "feature",
+    "filename": "feature",
+}
+SCORE_COLUMNS = SCORES.required
+CAPTION_COLUMNS = CAPTIONS.required
 # (split, folder, file prefix) of the MediaEval 2021 layout.
 SPLIT_FOLDERS = [("train", "training_set", "train"), ("dev", "dev_set", "dev"), ("test", "test_set", "test")]
 NATIVE_FILES = [
@@ -114,31 +134,25 @@ def _read_2021(root: Path, media: Path | None) -> Release:
             continue
         scores_path = d / f"{prefix}_scores.csv"
         captions_path = d / f"{prefix}_text_descriptions.csv"
-        split_ids: list[str] = []
-        if scores_path.is_file():
-            table = read_table(scores_path, SCORE_COLUMNS, root=root)
-            sources.append(scores_path)
-            split_ids = _read_scores(table, split, root, ids, problems, rows)
-        elif split != "test":
+        if not scores_path.is_file() and split != "test":
             raise InputError(Problem(display(scores_path, root), "missing file"))
-        if captions_path.is_file():
-            table = read_table(captions_path, CAPTION_COLUMNS, root=root)
-            sources.append(captions_path)
-            if scores_path.is_file():
-                _attach_captions(table, set(split_ids), root, problems, rows, scores_path)
-            else:
-                for record in table.records:
-                    vid = ids.accept(display(captions_path, root), record, "video_id")
-                    if vid is not None:
-                        rows[vid] = _row(vid, split)
-                        rows[vid]["captions"] = _captions(record)
-        elif split == "test" and not scores_path.is_file():
+        if not scores_path.is_file() and not captions_path.is_file():
             raise InputError(Problem(display(captions_path, root), "missing file"))
+        known: dict[str, int] | None = None
+        if scores_path.is_file():
+            sources.append(scores_path)
+            table = read_declared(scores_path, SCORES, problems, root=root, labelled=split != "test", ids=ids)
+            known = _read_scores(table, split, rows)
+        if captions_path.is_file():
+            sources.append(captions_path)
+            table = read_declared(captions_path, CAPTIONS, problems, root=root, ids=None if known is not None else ids)
+            _read_captions(table, split, rows, known, display(scores_path, root), problems)
     problems.raise_if_any()
     for row in rows.values():
         row["media_path"] = find_media(media_dir, [row["filename"], f"{row['video_id']}.mp4"], root)
     items = build_items(list(rows.values()), TARGETS)
-    return Release("memento10k", "mediaeval2021", root, items, TARGETS, sources, "video", media_dir)
+    release = Release("memento10k", "mediaeval2021", root, items, TARGETS, sources, "video", media_dir)
+    return release.declare(ROLES, ids.notes())
 
 
 def _not_trecvid(root: Path) -> None:
@@ -177,48 +191,38 @@ def _captions(record: Record) -> list[str]:
     return [c.strip() for c in (record[f"description_{i}"] for i in range(5)) if c.strip()]
 
 
-def _read_scores(
-    table: Table, split: str, root: Path, ids: IdRegistry, problems: ProblemList, rows: dict[str, dict[str, Any]]
-) -> list[str]:
-    file = display(table.path, root)
-    out = []
+def _read_scores(table: Table, split: str, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """The scores file's videos into `rows`; their ids with the line each is on (for the captions' join)."""
     for record in table.records:
-        vid = ids.accept(file, record, "video_id")
-        score = parse_float(
-            problems, file, record, "scores_normalized_short_term", required=True, accepted="a finite number (label)"
-        )
-        if vid is None:
-            continue
-        row = _row(vid, split)
-        action, filename = official_name(record["video_url"])
-        n = parse_int(problems, file, record, "annotations_short_term")
-        row.update(
-            mem_score=score,
-            score_raw=parse_float(problems, file, record, "scores_raw_short_term", required=False),
-            decay_alpha=parse_float(problems, file, record, "decay_alpha", required=False),
-            n_annotations=math.nan if n is None else float(n),
-            video_url=record["video_url"].strip(),
-            action=action,
-            filename=filename,
-        )
-        rows[vid] = row
-        out.append(vid)
-    return out
+        if record.ok:
+            vid = str(record.values["video_id"])
+            action, filename = official_name(str(record.values["video_url"]))
+            rows[vid] = {**_row(vid, split), **record.values, "action": action, "filename": filename}
+    return ids_with_lines(table, "video_id")
 
 
-def _attach_captions(
+def _read_captions(
     table: Table,
-    split_ids: set[str],
-    root: Path,
-    problems: ProblemList,
+    split: str,
     rows: dict[str, dict[str, Any]],
-    scores_path: Path,
+    known: dict[str, int] | None,
+    scores_file: str,
+    problems: ProblemList,
 ) -> None:
-    captions = CaptionRows(problems, display(table.path, root), split_ids, display(scores_path, root))
+    """Captions of the scores file's videos (each has exactly one row); without a scores file (the test split)
+    the caption file is the split's video list, its ids checked as the registry's."""
+    if known is None:
+        for record in table.records:
+            if record.ok:
+                vid = str(record.values["video_id"])
+                rows[vid] = {**_row(vid, split), "captions": _captions(record)}
+        return
+    join = CaptionRows(problems, table.name, known, scores_file)
     for record in table.records:
-        vid = captions.accept(record, "video_id")
-        if vid is not None:
-            rows[vid]["captions"] = _captions(record)
+        joined = join.accept(record, "video_id")
+        if joined in rows and record.ok and rows[joined]["split"] == split:
+            rows[joined]["captions"] = _captions(record)
+    join.missing("video_id", among=[vid for vid, row in rows.items() if row["split"] == split])
 
 
 def _read_native(root: Path, media: Path | None) -> Release:
@@ -227,6 +231,7 @@ def _read_native(root: Path, media: Path | None) -> Release:
     rows: dict[str, dict[str, Any]] = {}
     first: dict[str, str] = {}
     sources: list[Path] = []
+    renamed = 0
     if not (root / NATIVE_FILES[0][1]).is_file():
         raise InputError(Problem(display(root / NATIVE_FILES[0][1], root), "missing file"))
     for split, name in NATIVE_FILES:
@@ -234,46 +239,86 @@ def _read_native(root: Path, media: Path | None) -> Release:
         if not path.is_file():
             continue
         sources.append(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError as exc:
-            raise InputError(Problem(name, f"not valid JSON: {exc.msg}", line=exc.lineno)) from exc
-        if not isinstance(data, list) or not data:
-            raise InputError(Problem(name, "empty file or not a JSON list of records"))
-        for i, rec in enumerate(data, start=1):
-            where = f"{name}[{i}]"
-            if not isinstance(rec, dict) or not isinstance(rec.get("filename"), str) or not rec["filename"]:
-                problems.add(where, "record without a 'filename' string", field="filename", value=None)
+        for line, rec in read_json_records(path, name):
+            row = _native_row(rec, split, name, line, problems)
+            if row is None:
                 continue
-            filename: str = rec["filename"]
-            action_dir, _, base = filename.rpartition("/")
-            official = f"{action_dir.replace('+', '-')}_{base}" if action_dir else base
-            vid = _UNSAFE.sub("-", official.removesuffix(".mp4"))
+            vid, shipped = row["video_id"], row.pop("_shipped")
             if vid in first:
-                problems.add(where, f"duplicate video (first at {first[vid]})", field="filename", value=filename)
+                problems.add(
+                    name, f"duplicate video (first at {first[vid]})", line=line, field="filename", value=shipped
+                )
                 continue
-            first[vid] = where
-            row = _row(vid, split)
-            score = rec.get("mem_score")
-            if split != "test" or score is not None:
-                if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
-                    problems.add(where, "not a finite number (label)", field="mem_score", value=score)
-                    continue
-                row["mem_score"] = float(score)
-            alpha = rec.get("alpha")
-            captions = rec.get("captions", [])
-            if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
-                problems.add(where, "not a list of strings", field="captions", value=str(captions))
-                continue
-            row.update(
-                decay_alpha=float(alpha) if isinstance(alpha, (int, float)) else math.nan,
-                captions=[c.strip() for c in captions if c.strip()],
-                video_url=str(rec.get("url", "")),
-                action=action_dir.replace("+", " ").replace("-", " "),
-                filename=official,
-            )
-            row["media_path"] = find_media(media_dir, [filename, official, f"{vid}.mp4"], root)
+            first[vid] = f"{name}:{line}"
+            renamed += vid != row["filename"].removesuffix(".mp4")
+            row["media_path"] = find_media(media_dir, [shipped, row["filename"], f"{vid}.mp4"], root)
             rows[vid] = row
     problems.raise_if_any()
     items = build_items(list(rows.values()), TARGETS)
-    return Release("memento10k", "native", root, items, TARGETS, sources, "video", media_dir)
+    notes = [f"{renamed} video id(s) had characters other than letters, digits, '.', '_', '-' replaced by '-'"]
+    release = Release("memento10k", "native", root, items, TARGETS, sources, "video", media_dir)
+    return release.declare(ROLES, notes if renamed else [])
+
+
+def _native_row(rec: object, split: str, name: str, line: int, problems: ProblemList) -> dict[str, Any] | None:
+    """One record of the native JSON release as an item row, or None (and its problems recorded)."""
+    if not isinstance(rec, dict) or not isinstance(rec.get("filename"), str) or not rec["filename"].strip():
+        problems.add(name, "record without a 'filename' string", line=line, field="filename", value=None)
+        return None
+    filename: str = rec["filename"].strip()
+    action_dir, _, base = filename.rpartition("/")
+    official = f"{action_dir.replace('+', '-')}_{base}" if action_dir else base
+    vid = _UNSAFE.sub("-", official.removesuffix(".mp4"))
+    if why := video_id_problem(vid):
+        problems.add(name, why, line=line, field="filename", value=filename)
+        return None
+    ok = True
+    score, why = json_number(rec.get("mem_score"), NATIVE_SCORE, needed=split != "test")
+    alpha, why_alpha = json_number(rec.get("alpha"), NATIVE_ALPHA, needed=False)
+    for key, value, problem in (("mem_score", rec.get("mem_score"), why), ("alpha", rec.get("alpha"), why_alpha)):
+        if problem:
+            problems.add(name, f"{problem} (label)", line=line, field=key, value=_shown(value))
+            ok = False
+    captions = rec.get("captions", [])
+    if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
+        problems.add(name, "not a list of strings", line=line, field="captions", value=_shown(captions))
+        ok = False
+    if not ok:
+        return None
+    return {
+        **_row(vid, split),
+        "mem_score": score,
+        "decay_alpha": alpha,
+        "captions": [c.strip() for c in captions if c.strip()],
+        "video_url": str(rec.get("url", "")),
+        "action": action_dir.replace("+", " ").replace("-", " "),
+        "filename": official,
+        "_shipped": filename,  # the name as the release writes it, for the media look-up
+    }
+
+
+def _shown(value: object) -> object:
+    """A JSON value as a problem shows it: numbers and strings as they are, anything else as JSON."""
+    return value if isinstance(value, (str, int, float)) else json.dumps(value)
+
+
+def _read(root: Path, options: ReadOptions) -> Release:
+    return read_memento10k(root, options.media)
+
+
+READER = ReaderSpec(
+    "memento10k",
+    "Memento10k: the MediaEval 2021 CSVs, or the native JSON release",
+    _read,
+    ROLES,
+    {"*/*_scores.csv": SCORES, "*/*_text_descriptions.csv": CAPTIONS},
+    rejects=(
+        "a caption row for a video not in its scores file, or a second caption row for one",
+        "a scored video with no caption row",
+        "the TRECVid 2021 folder (says to use `trecvid`)",
+        "native JSON: a record without a filename, a label that is not a number in [0, 1], an `alpha` that is not "
+        "a number, captions that are not a list of strings",
+    ),
+    warns=("native JSON: ids whose characters other than letters, digits, `.`, `_`, `-` were replaced by `-`",),
+    tolerates=("captions spanning lines inside quotes", "a test split with captions only (no scores file)"),
+)

@@ -32,12 +32,12 @@ from mediaeval_memo.data.items import (
     write_items,
     write_json,
 )
-from mediaeval_memo.data.release import Release
+from mediaeval_memo.data.readers import reader
+from mediaeval_memo.data.release import ReadOptions, Release
 from mediaeval_memo.data.splits import make_folds
 from mediaeval_memo.data.tables import display
 from mediaeval_memo.media.frames import DEFAULT_FRAMES, DEFAULT_MAX_SIDE, FrameJob, FrameReport, extract_frames
 
-DATASETS = ("memento10k", "trecvid", "videomem", "videm", "movies")
 ORGANISER_PREFIX = "organiser__"
 FRAME_SETTINGS = ".settings.json"
 
@@ -66,32 +66,9 @@ class PrepareResult:
 
 
 def read_release(dataset: str, root: Path, options: PrepareOptions) -> Release:
-    """Dispatch to the reader of `dataset`."""
-    if dataset == "memento10k":
-        from mediaeval_memo.data.memento10k import read_memento10k
-
-        return read_memento10k(root, options.media)
-    if dataset == "trecvid":
-        from mediaeval_memo.data.trecvid import read_trecvid
-
-        return read_trecvid(root, options.media)
-    if dataset == "videm":
-        from mediaeval_memo.data.videm import read_videm
-
-        return read_videm(root)
-    if dataset == "videomem":
-        from mediaeval_memo.data.videomem import read_videomem
-
-        return read_videomem(root, options.media)
-    if dataset == "movies":
-        from mediaeval_memo.data.movies import read_movies
-
-        return read_movies(root, options.mapping, options.columns)
-    raise InputError(_unknown_dataset(dataset))
-
-
-def _unknown_dataset(name: str) -> Problem:
-    return Problem("memo prepare", f"unknown dataset (accepted: {', '.join(DATASETS)})", field="DATASET", value=name)
+    """Read `root` with the registered reader of `dataset`."""
+    read_options = ReadOptions(media=options.media, mapping=options.mapping, columns=dict(options.columns))
+    return reader(dataset).read(root, read_options)
 
 
 def prepare(
@@ -99,8 +76,7 @@ def prepare(
 ) -> PrepareResult:
     progress = progress or Reporter.silent()
     say = progress.say
-    if dataset not in DATASETS:
-        raise InputError(_unknown_dataset(dataset))
+    reader(dataset)  # an unknown name is the first error
     if not root.is_dir():
         raise InputError(Problem(str(root), "release folder does not exist", field="--root"))
     if out.resolve() == root.resolve() or out.resolve() in root.resolve().parents:
@@ -123,6 +99,8 @@ def prepare(
     release = read_release(dataset, root, options)
     check_items(release.items, release.targets, source=f"{dataset} release at {root}")
     say(f"read {len(release.items)} videos from {root} ({release.layout} layout)")
+    for note in release.notes:
+        say(f"note: {note}")
     folds = make_folds(
         release.items,
         release.targets[0] if release.targets else None,
@@ -198,13 +176,19 @@ def _frames(release: Release, out: Path, staging: Path, options: PrepareOptions,
         if stale.name not in wanted:
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     if options.strict and report.failed:
-        problems = ProblemList()
-        for vid in report.missing:
-            problems.add(str(release.root), "--strict: video file not found", field="video_id", value=vid)
-        for vid, why in sorted(report.corrupt.items()):
-            problems.add(str(release.root), f"--strict: {why}", field="video_id", value=vid)
-        problems.raise_if_any()
+        # --strict promises nothing written: the staged frames go too (a run without --strict would reuse them).
+        shutil.rmtree(staging, ignore_errors=True)
+        _strict_problems(release, report.missing, report.corrupt)
     return report
+
+
+def _strict_problems(release: Release, missing: list[str], corrupt: dict[str, str]) -> None:
+    problems = ProblemList()
+    for vid in missing:
+        problems.add(str(release.root), "--strict: video file not found", field="video_id", value=vid)
+    for vid, why in sorted(corrupt.items()):
+        problems.add(str(release.root), f"--strict: {why}", field="video_id", value=vid)
+    problems.raise_if_any()
 
 
 def _read_json(path: Path) -> Any:
@@ -248,10 +232,9 @@ def _load_organiser_features(release: Release) -> dict[str, tuple[list[str], np.
     for name, entries in sorted(release.organiser_features.items()):
         arrays: list[tuple[str, Path, np.ndarray]] = []
         for vid, path in entries:
-            try:
-                arrays.append((vid, path, np.load(path, allow_pickle=False)))
-            except (OSError, ValueError) as exc:
-                problems.add(display(path, release.root), f"not a readable .npy array: {exc}")
+            array = _load_npy(path, display(path, release.root), problems)
+            if array is not None:
+                arrays.append((vid, path, array))
         if not arrays:
             continue
         # The shape most files have is the feature's shape; the odd ones out are the problems.
@@ -268,6 +251,30 @@ def _load_organiser_features(release: Release) -> dict[str, tuple[list[str], np.
         out[name] = (ids, np.stack([a.astype(np.float32).reshape(-1) for _, _, a in arrays if a.shape == shape]), shape)
     problems.raise_if_any()
     return out
+
+
+def _load_npy(path: Path, name: str, problems: ProblemList) -> np.ndarray | None:
+    """One organiser feature file as a finite float array, or None (and why, in `problems`): an `.npz` under an
+    `.npy` name, a pickle, strings or NaN would otherwise reach every model."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        problems.add(name, f"not a readable .npy array ({str(exc).splitlines()[0] if str(exc) else 'empty'})")
+        return None
+    if not isinstance(array, np.ndarray):  # np.load opens an .npz archive whatever its name
+        array.close()
+        problems.add(name, "an .npz archive, not one .npy array", field="format", value="npz")
+        return None
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        problems.add(name, "not a numeric array", field="dtype", value=str(array.dtype))
+        return None
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        problems.add(
+            name, "not a finite number", field=f"element {tuple(int(i) for i in bad)}", value=str(array[tuple(bad)])
+        )
+        return None
+    return array
 
 
 def _manifest(
@@ -295,6 +302,11 @@ def _manifest(
         "sources": sources,
         "rows": {s: int((items["split"] == s).sum()) for s in SPLITS},
         "targets": list(release.targets),
+        # Every label column (targets, raw scores, decay rates, annotation counts), as the reader declared them:
+        # the dataset view a fit receives masks them outside its ids. And every column's role.
+        "labels": release.labels,
+        "columns": release.roles,
+        "notes": release.notes,
         "labelled": {t: int(np.isfinite(items[t].astype(float)).sum()) for t in release.targets},
         "folds": {"k": k, "seed": options.seed, "inner_k": options.inner_folds, "file": "folds.json"},
         "media": {"found": int(has_media.sum()), "missing": int((~has_media).sum())},

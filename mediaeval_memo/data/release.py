@@ -6,7 +6,7 @@ Readers only read and check; `prepare` adds folds, frames, the manifest and writ
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from mediaeval_memo.data.declare import Role, TableFile, labels
 from mediaeval_memo.data.items import SPLITS
 
 MediaKind = Literal["video", "frames"]
@@ -40,6 +41,25 @@ class Release:
     # Organiser features shipped with the release: name -> list of (video_id, .npy path); prepare stores them
     # as feature blocks `organiser__<name>` so that models read them like any extracted feature.
     organiser_features: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)
+    # What each item-table column is for (declared by the reader; the manifest records it), and what the reader
+    # did about a quirk of the files, once each, with a count.
+    roles: dict[str, Role] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def declare(self, roles: dict[str, Role], notes: list[str] | None = None) -> Release:
+        """Record the role of every item-table column; a column the reader did not declare is a bug in the
+        reader (a label nobody masks would reach every fit), so it stops here."""
+        undeclared = [c for c in self.items.columns if c not in roles]
+        if undeclared:
+            raise RuntimeError(f"{self.dataset} reader: item-table columns without a declared role: {undeclared}")
+        self.roles = {c: roles[c] for c in self.items.columns}
+        self.notes = [*self.notes, *(notes or [])]
+        return self
+
+    @property
+    def labels(self) -> list[str]:
+        """The targets and every column derived from the annotations: what a fit sees only for its own ids."""
+        return labels(self.roles)
 
     def media_file(self, media_path: str) -> Path | None:
         if not media_path:
@@ -76,3 +96,33 @@ def build_items(
     items["_order"] = items["split"].map(order)
     items = items.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
     return items
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a user may tell a reader besides the root: where the videos are (memento10k, trecvid, videomem), and
+    the column mapping (movies)."""
+
+    media: Path | None = None
+    mapping: Path | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """A release reader as the registry (`data/readers.py`) knows it: its one-line title, its read function, the
+    role of every item-table column it writes, the files it declares, and what it rejects, warns about and
+    tolerates beyond what the engine checks in every file (the rows of docs/data.md's table)."""
+
+    name: str
+    title: str
+    read: Callable[[Path, ReadOptions], Release]
+    roles: dict[str, Role]
+    files: dict[str, TableFile]
+    rejects: tuple[str, ...] = ()
+    warns: tuple[str, ...] = ()
+    tolerates: tuple[str, ...] = ()
+
+    @property
+    def labels(self) -> list[str]:
+        return labels(self.roles)

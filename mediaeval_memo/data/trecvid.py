@@ -29,56 +29,74 @@ from pathlib import Path
 from typing import Any
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.data.release import Release, build_items, relative_to_root
+from mediaeval_memo.data.declare import COMMON_ROLES, Column, Role, TableFile
+from mediaeval_memo.data.release import ReaderSpec, ReadOptions, Release, build_items, relative_to_root
 from mediaeval_memo.data.tables import (
+    CaptionRows,
     IdRegistry,
     Table,
     display,
-    parse_float,
-    parse_int,
+    ids_with_lines,
+    read_declared,
     read_header,
-    read_table,
 )
 
 TARGETS = ["short_term", "long_term"]
-CAPTION_COLUMNS = ["video_id", "description"]
+ID_COLUMN = "video_id"
+CAPTIONS = TableFile(
+    (
+        Column("video_id", "id", "id"),
+        Column("video_url", to="", required=False),
+        Column("description", role="captions", to=""),
+    ),
+    multiline=True,
+)
+CAPTION_COLUMNS = CAPTIONS.required
 VIDEO_SUFFIXES = (".mp4", ".webm")
 
 
 @dataclass(frozen=True)
 class Year:
-    """How one edition names its columns: item-table column -> release column."""
+    """How one edition names its columns, declared."""
 
     layout: str
-    columns: dict[str, str]
+    scores: TableFile
 
     @property
     def required(self) -> list[str]:
-        return ["video_id", *self.columns.values()]
+        return self.scores.required
 
 
 YEAR_2021 = Year(
     "mediaeval2021",
-    {
-        "video_url": "video_url",
-        "n_annotations": "annotations_short_term",
-        "n_annotations_long_term": "annotations_long_term",
-        "short_term_raw": "scores_raw_short_term",
-        "long_term": "scores_raw_long_term",
-        "short_term": "scores_normalized_short_term",
-        "decay_alpha": "decay_alpha",
-    },
+    TableFile(
+        (
+            Column("video_id", "id", "id"),
+            Column("video_url"),
+            Column("annotations_short_term", "count", "label", to="n_annotations"),
+            Column("annotations_long_term", "count", "label", to="n_annotations_long_term"),
+            # The raw short-term score is a label like the normalised one: masked outside a fit's ids.
+            Column("scores_raw_short_term", "score", "label", to="short_term_raw"),
+            Column("scores_raw_long_term", "score", "target", to="long_term"),
+            Column("scores_normalized_short_term", "score", "target", to="short_term"),
+            Column("decay_alpha", "number", "label"),
+        )
+    ),
 )
 YEAR_2020 = Year(
     "mediaeval2020",
-    {
-        "video_url": "video_url",
-        "n_annotations": "ann_1",
-        "n_annotations_long_term": "ann_2",
-        "short_term": "part_1_scores",
-        "long_term": "part_2_scores",
-    },
+    TableFile(
+        (
+            Column("video_id", "id", "id"),
+            Column("video_url"),
+            Column("ann_1", "count", "label", to="n_annotations"),
+            Column("ann_2", "count", "label", to="n_annotations_long_term"),
+            Column("part_1_scores", "score", "target", to="short_term"),
+            Column("part_2_scores", "score", "target", to="long_term"),
+        )
+    ),
 )
+ROLES: dict[str, Role] = {**COMMON_ROLES, **YEAR_2020.scores.roles, **YEAR_2021.scores.roles}
 # (split, scores file, captions file): 2021 by fixed path, 2020 by name anywhere under the root.
 FILES_2021 = [
     ("train", "training_set/train_scores.csv", "training_set/train_text_descriptions.csv"),
@@ -165,16 +183,16 @@ def read_trecvid(root: Path, media: Path | None = None) -> Release:
     rows: dict[str, dict[str, Any]] = {}
     sources: list[Path] = []
     for split, scores, captions in _split_files(root, index, year):
-        split_ids: set[str] | None = None
+        known: dict[str, int] | None = None
         if scores is not None:
             sources.append(scores)
-            table = read_table(scores, year.required, root=root)
-            split_ids = _read_scores(table, split, year, root, ids, problems, rows)
+            table = read_declared(scores, year.scores, problems, root=root, labelled=split != "test", ids=ids)
+            known = _read_scores(table, split, rows)
         if captions is not None:
             sources.append(captions)
-            table = read_table(captions, CAPTION_COLUMNS, root=root)
-            scores_file = None if scores is None else display(scores, root)
-            _read_captions(table, split, root, ids, problems, rows, split_ids, scores_file)
+            table = read_declared(captions, CAPTIONS, problems, root=root)
+            scores_file = "" if scores is None else display(scores, root)
+            _read_captions(table, split, ids, problems, rows, known, scores_file)
     problems.raise_if_any()
     media_dir = media if media is not None else root
     videos = _index(media) if media is not None else index
@@ -187,7 +205,8 @@ def read_trecvid(root: Path, media: Path | None = None) -> Release:
                 found_any = True
                 break
     items = build_items(list(rows.values()), TARGETS)
-    return Release("trecvid", year.layout, root, items, TARGETS, sources, "video", media_dir if found_any else None)
+    release = Release("trecvid", year.layout, root, items, TARGETS, sources, "video", media_dir if found_any else None)
+    return release.declare(ROLES, ids.notes())
 
 
 def _split_files(root: Path, index: dict[str, list[Path]], year: Year) -> list[tuple[str, Path | None, Path | None]]:
@@ -242,73 +261,72 @@ def _row(vid: str, split: str) -> dict[str, Any]:
     }
 
 
-def _read_scores(
-    table: Table,
-    split: str,
-    year: Year,
-    root: Path,
-    ids: IdRegistry,
-    problems: ProblemList,
-    rows: dict[str, dict[str, Any]],
-) -> set[str]:
-    file = display(table.path, root)
-    out: set[str] = set()
+def _read_scores(table: Table, split: str, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
     for record in table.records:
-        vid = ids.accept(file, record, "video_id")
-        row = _row(vid or "", split)
-        for key, column in year.columns.items():
-            if key in TARGETS:
-                row[key] = parse_float(
-                    problems, file, record, column, required=True, accepted="a finite number (label)"
-                )
-            elif key.startswith("n_annotations"):
-                n = parse_int(problems, file, record, column)
-                row[key] = math.nan if n is None else float(n)
-            elif key == "video_url":
-                row[key] = record[column].strip()
-            else:
-                row[key] = parse_float(problems, file, record, column, required=False)
-        if vid is not None:
-            rows[vid] = row
-            out.add(vid)
-    return out
+        if record.ok:
+            vid = str(record.values["video_id"])
+            rows[vid] = {**_row(vid, split), **record.values}
+    return ids_with_lines(table, ID_COLUMN)
 
 
 def _read_captions(
     table: Table,
     split: str,
-    root: Path,
     ids: IdRegistry,
     problems: ProblemList,
     rows: dict[str, dict[str, Any]],
-    split_ids: set[str] | None,
-    scores_file: str | None,
+    known: dict[str, int] | None,
+    scores_file: str,
 ) -> None:
-    """One caption per row, several rows per video, kept in file order. With a scores file (`split_ids` are its
-    videos) every row must name one of them; without one (the test split) the captions file is the split's video
-    list, and each video's id is checked once, on its first row."""
-    file = display(table.path, root)
+    """One caption per row, several rows per video, kept in file order. With a scores file (`known` are its
+    videos) every row must name one of them and each of them needs a row; without one (the test split) the
+    captions file is the split's video list, and each video's id is checked once, on its first row."""
+    join = None if known is None else CaptionRows(problems, table.name, known, scores_file, once=False)
     accepted: dict[str, bool] = {}
     for record in table.records:
-        vid = record["video_id"].strip()
-        if split_ids is not None:
-            if vid not in split_ids:
-                problems.add(
-                    file,
-                    f"caption row for an unknown video (not in {scores_file})",
-                    line=record.line,
-                    field="video_id",
-                    value=vid,
-                )
+        if join is not None:
+            vid = join.accept(record, "video_id")
+            if vid not in rows or rows[vid]["split"] != split:
                 continue
         else:
+            vid = record["video_id"].strip()
             if vid not in accepted:
-                accepted[vid] = ids.accept(file, record, "video_id") is not None
+                accepted[vid] = ids.accept(table.name, record.line, "video_id", record["video_id"]) is not None
                 if accepted[vid]:
-                    rows[vid] = _row(vid, split)
-                    rows[vid]["video_url"] = record["video_url"].strip()
+                    rows[vid] = {**_row(vid, split), "video_url": record["video_url"].strip()}
             if not accepted[vid]:
                 continue
         text = record["description"].strip()
-        if text:
+        if text and record.ok:
             rows[vid]["captions"].append(text)
+    if join is not None:
+        join.missing("video_id", among=[vid for vid, row in rows.items() if row["split"] == split])
+
+
+def _read(root: Path, options: ReadOptions) -> Release:
+    return read_trecvid(root, options.media)
+
+
+READER = ReaderSpec(
+    "trecvid",
+    "the TRECVid subset of MediaEval 2020 and 2021 (short- and long-term, one caption per row; year detected)",
+    _read,
+    ROLES,
+    {
+        "2021 */*_scores.csv": YEAR_2021.scores,
+        "2020 scores_v2.csv, dev_scores.csv": YEAR_2020.scores,
+        "*_text_descriptions.csv": CAPTIONS,
+    },
+    rejects=(
+        "a caption row for a video not in its scores file",
+        "a scored video with no caption row",
+        "a root holding both editions, or neither; two files of one role (2020)",
+        "a labelled split's captions without its scores file",
+        "the Memento10k 2021 folder (says to use `memento10k`)",
+    ),
+    tolerates=(
+        "captions spanning lines inside quotes",
+        "a video's caption rows anywhere in the file",
+        "a test split with captions only",
+    ),
+)

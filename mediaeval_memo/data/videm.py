@@ -13,14 +13,14 @@ Numeric metadata (duration, views, likes, ...) becomes `meta_<snake_case>` colum
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.data.release import Release, build_items, relative_to_root
-from mediaeval_memo.data.tables import IdRegistry, display, parse_float, read_table
+from mediaeval_memo.data.declare import COMMON_ROLES, Column, Role, TableFile
+from mediaeval_memo.data.release import ReaderSpec, ReadOptions, Release, build_items, relative_to_root
+from mediaeval_memo.data.tables import NUMBER, IdRegistry, Record, display, parse_number, read_declared, read_text
 
 TARGETS = ["memorability_score", "brand_memorability"]
 DEV_LIST = "devset/devset_videolist_GT.csv"
@@ -35,7 +35,25 @@ TEXT_COLUMNS = {
     "categoryName": "category",
     "url": "url",
 }
-NUMERIC_COLUMNS = ["durationSeconds", "viewsCount", "likesCount", "commentsCount", "engagementRate", "nb_annotations"]
+NUMERIC_COLUMNS = ["durationSeconds", "viewsCount", "likesCount", "commentsCount", "engagementRate"]
+
+
+def _video_list(labelled: bool) -> TableFile:
+    return TableFile(
+        (
+            Column("id", "id", "id", to="video_id"),
+            Column("video_id", to="video_index", required=False),
+            *(Column(c, to=to, required=c == "channelName") for c, to in TEXT_COLUMNS.items()),
+            *(Column(c, "number", to=f"meta_{snake(c)}", required=False, low=0) for c in NUMERIC_COLUMNS),
+            # The number of people who annotated a video is a product of the annotation, like its scores: a label,
+            # masked outside a fit's ids (and absent from the test list).
+            Column("nb_annotations", "count", "label", to="n_annotations", required=False),
+            *(Column(t, "score", "target", required=labelled) for t in TARGETS),
+        ),
+        multiline=True,  # descriptions span lines
+    )
+
+
 FRAMES = "frames"
 
 
@@ -48,48 +66,25 @@ def read_videm(root: Path) -> Release:
     ids = IdRegistry(problems)
     rows: list[dict[str, Any]] = []
     sources: list[Path] = []
+    roles: dict[str, Role] = {**COMMON_ROLES}
     frames_dir = root / FRAMES
     features: dict[str, list[tuple[str, Path]]] = {}
     for split, rel, prefix in SPLITS:
         path = root / rel
-        labelled = split == "dev"
-        required = ["id", "channelName", *(TARGETS if labelled else [])]
-        table = read_table(path, required, root=root)
+        spec = _video_list(labelled=split == "dev")
+        table = read_declared(path, spec, problems, root=root, labelled=split == "dev", ids=ids)
         sources.append(path)
-        file = display(path, root)
-        extra = [c for c in table.columns if c not in {"id", "video_id", *TEXT_COLUMNS, *TARGETS}]
-        # Known numeric columns must parse; any other column is numeric metadata only if every value parses.
-        numeric = [c for c in extra if c in NUMERIC_COLUMNS or all(_is_number(r[c]) for r in table.records)]
+        roles.update(spec.roles)
+        extra = _extra_columns(table.columns, table.records, spec, roles)
         for record in table.records:
-            vid = ids.accept(file, record, "id")
-            channel = record["channelName"].strip()
-            if not channel:
-                problems.add(
-                    file,
-                    "empty channel (folds group videos by channel)",
-                    line=record.line,
-                    field="channelName",
-                    value=channel,
-                )
-            row: dict[str, Any] = {"video_id": vid or "", "split": split, "captions": [], "group": channel}
-            for t in TARGETS:
-                row[t] = parse_float(problems, file, record, t, required=labelled, accepted="a finite number (label)")
-            for column, name in TEXT_COLUMNS.items():
-                row[name] = record[column].strip()
-            row["video_index"] = record["video_id"].strip()
-            for column in extra:
-                if column in numeric:
-                    row[f"meta_{snake(column)}"] = parse_float(problems, file, record, column, required=False)
-                else:
-                    row[snake(column)] = record[column].strip()
-            row["n_annotations"] = row.get("meta_nb_annotations", math.nan)
-            if vid is None:
+            row = _video_row(record, split, extra, table.name, problems)
+            if row is None:
                 continue
-            stt = root / f"{prefix}-stt" / f"{vid}.txt"
-            row["transcript"] = stt.read_text(encoding="utf-8-sig", errors="replace").strip() if stt.is_file() else ""
+            stt = root / f"{prefix}-stt" / f"{row['video_id']}.txt"
+            row["transcript"] = read_text(stt, display(stt, root)).strip() if stt.is_file() else ""
             if stt.is_file():
                 sources.append(stt)
-            folder = frames_dir / vid
+            folder = frames_dir / row["video_id"]
             row["media_path"] = relative_to_root(folder, root) if folder.is_dir() else ""
             rows.append(row)
         feature_root = root / prefix / "features"
@@ -107,9 +102,9 @@ def read_videm(root: Path) -> Release:
     if not rows:
         raise InputError(Problem(str(root), "no videos in the video lists"))
     items = build_items(rows, TARGETS)
-    for column in [c for c in items.columns if c.startswith("meta_")]:
+    for column in [c for c in items.columns if c.startswith("meta_") or c == "n_annotations"]:
         items[column] = items[column].astype("float64")
-    return Release(
+    release = Release(
         "videm",
         "mediaeval2025-videm",
         root,
@@ -120,12 +115,68 @@ def read_videm(root: Path) -> Release:
         frames_dir if frames_dir.is_dir() else None,
         organiser_features=features,
     )
+    return release.declare({**roles, "transcript": "feature"}, ids.notes())
 
 
-def _is_number(text: str) -> bool:
-    if not text.strip():
-        return True
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
+def _extra_columns(
+    names: list[str], records: list[Record], spec: TableFile, roles: dict[str, Role]
+) -> dict[str, Column]:
+    """Columns the declaration does not name: numeric metadata (`meta_<snake_case>`) when every value is a
+    number, text otherwise; features either way."""
+    declared = {c.name for c in spec.columns}
+    extra: dict[str, Column] = {}
+    for name in names:
+        if name in declared or not name:
+            continue
+        numeric = all(not r[name].strip() or NUMBER.fullmatch(r[name].strip()) for r in records)
+        extra[name] = Column(
+            name, "number" if numeric else "text", to=f"meta_{snake(name)}" if numeric else snake(name)
+        )
+        roles[extra[name].column] = "feature"
+    return extra
+
+
+def _video_row(
+    record: Record, split: str, extra: dict[str, Column], file: str, problems: ProblemList
+) -> dict[str, Any] | None:
+    channel = str(record.values.get("channel", ""))
+    if not channel:
+        problems.add(
+            file, "empty channel (folds group videos by channel)", line=record.line, field="channelName", value=""
+        )
+        return None
+    if not record.ok:
+        return None
+    row: dict[str, Any] = {"split": split, "captions": [], "group": channel, **record.values}
+    for name, column in extra.items():
+        value, why = (
+            (record[name].strip(), None) if column.kind == "text" else parse_number(record[name].strip(), column, False)
+        )
+        if why:
+            problems.add(file, why, line=record.line, field=name, value=record[name].strip())
+        row[column.column] = value
+    return row
+
+
+def _read(root: Path, options: ReadOptions) -> Release:
+    return read_videm(root)
+
+
+READER = ReaderSpec(
+    "videm",
+    "VIDEM, MediaEval 2025 Subtask 2 (commercials): video lists, transcripts, 1-fps frames, organiser features",
+    _read,
+    {**COMMON_ROLES, **_video_list(True).roles, "transcript": "feature"},
+    {DEV_LIST: _video_list(True), TEST_LIST: _video_list(False)},
+    rejects=(
+        "an empty channel",
+        "a negative or non-numeric view, like, comment count, duration or engagement rate",
+        "a transcript that is not UTF-8",
+        "an organiser `.npy` that is not a numeric array, holds NaN or inf, has an odd shape, or names an "
+        "unknown video",
+    ),
+    tolerates=(
+        "empty or absent transcripts",
+        "other columns (kept as `meta_<snake_case>` when every value is a number, as text otherwise)",
+    ),
+)

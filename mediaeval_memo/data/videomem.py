@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.data.release import Release, build_items, relative_to_root
-from mediaeval_memo.data.tables import CaptionRows, IdRegistry, Table, display, parse_float, parse_int, read_table
+from mediaeval_memo.data.declare import COMMON_ROLES, Column, Role, TableFile
+from mediaeval_memo.data.release import ReaderSpec, ReadOptions, Release, build_items, relative_to_root
+from mediaeval_memo.data.tables import CaptionRows, IdRegistry, Table, display, ids_with_lines, read_declared
 
 TARGETS = ["short_term", "long_term"]
+ID_COLUMN = "video"
 GROUND_TRUTH = {
     "dev": ("ground-truth_dev-set.csv", "dev-set_ground-truth.csv"),
     "test": ("ground-truth_test-set.csv", "test-set_ground-truth.csv"),
@@ -32,13 +34,24 @@ CAPTIONS = {
     "dev": ("dev-set_video-captions.txt",),
     "test": ("test-set_videos-captions.txt", "test-set_video-captions.txt"),
 }
-GT_COLUMNS = [
-    "video",
-    "short-term_memorability",
-    "nb_short-term_annotations",
-    "long-term_memorability",
-    "nb_long-term_annotations",
-]
+SCORES = TableFile(
+    (
+        Column("video", "id", "id", to="video_id"),
+        Column("short-term_memorability", "score", "target", to="short_term"),
+        Column("nb_short-term_annotations", "count", "label", to="n_annotations"),
+        Column("long-term_memorability", "score", "target", to="long_term"),
+        Column("nb_long-term_annotations", "count", "label", to="n_annotations_long_term"),
+    )
+)
+# Tab-separated, no header, not CSV-quoted: `video10.webm<TAB>couple-relaxing-on-picnic`.
+CAPTION_FILE = TableFile(
+    (Column("video", "id", "id", to="video_id"), Column("caption", role="captions", to="")),
+    delimiter="\t",
+    header=False,
+    quoting=False,
+)
+GT_COLUMNS = SCORES.required
+ROLES: dict[str, Role] = {**COMMON_ROLES, **SCORES.roles}
 VIDEO_SUFFIXES = (".webm", ".mp4")
 
 
@@ -78,36 +91,15 @@ def read_videomem(root: Path, media: Path | None = None) -> Release:
             )
         if split == "test" and gt is None and captions is None:
             raise InputError(Problem(str(root), f"missing file: {CAPTIONS['test'][0]} (the test-set video list)"))
-        split_ids: set[str] = set()
+        known: dict[str, int] | None = None
         if gt is not None:
             sources.append(gt)
-            split_ids = _read_ground_truth(read_table(gt, GT_COLUMNS, root=root), split, root, ids, problems, rows)
+            table = read_declared(gt, SCORES, problems, root=root, labelled=split == "dev", ids=ids)
+            known = _read_ground_truth(table, split, rows)
         if captions is not None:
             sources.append(captions)
-            table = read_table(
-                captions,
-                ["video", "caption"],
-                root=root,
-                delimiter="\t",
-                header=False,
-                columns=["video", "caption"],
-                quoting=False,
-            )
-            file = display(captions, root)
-            # split_ids grows below when there is no ground-truth file (a test split): captions name its videos.
-            caption_rows = CaptionRows(problems, file, split_ids, display(gt, root) if gt else file)
-            for record in table.records:
-                if gt is None:
-                    vid = ids.accept(file, record, "video")
-                    if vid is None:
-                        continue
-                    rows[vid] = _row(vid, split)
-                    split_ids.add(vid)
-                vid = caption_rows.accept(record, "video")
-                if vid is None:
-                    continue
-                text = record["caption"].strip().replace("-", " ")
-                rows[vid]["captions"] = [text] if text else []
+            table = read_declared(captions, CAPTION_FILE, problems, root=root, ids=ids if known is None else None)
+            _read_captions(table, split, rows, known, display(gt, root) if gt else "", problems)
     problems.raise_if_any()
     media_dir = media if media is not None else root
     videos = _index(media) if media is not None else index
@@ -118,9 +110,33 @@ def read_videomem(root: Path, media: Path | None = None) -> Release:
             row["media_path"] = relative_to_root(paths[0], root)
             found_any = True
     items = build_items(list(rows.values()), TARGETS)
-    return Release(
+    release = Release(
         "videomem", "mediaeval2019", root, items, TARGETS, sources, "video", media_dir if found_any else None
     )
+    return release.declare(ROLES, ids.notes())
+
+
+def _read_captions(
+    table: Table,
+    split: str,
+    rows: dict[str, dict[str, Any]],
+    known: dict[str, int] | None,
+    gt_file: str,
+    problems: ProblemList,
+) -> None:
+    """One caption per video, its dashes made spaces. Without a ground-truth file (the test split) the caption
+    file is the split's video list; with one, the two must name the same videos."""
+    join = None if known is None else CaptionRows(problems, table.name, known, gt_file)
+    for record in table.records:
+        vid = join.accept(record, "video") if join is not None else (str(record.values["video_id"]) or None)
+        if vid is None or not record.ok or (join is not None and vid not in rows):
+            continue
+        if join is None:
+            rows[vid] = _row(vid, split)
+        text = record["caption"].strip().replace("-", " ")
+        rows[vid]["captions"] = [text] if text else []
+    if join is not None:
+        join.missing("video", among=[vid for vid, row in rows.items() if row["split"] == split])
 
 
 def _row(vid: str, split: str) -> dict[str, Any]:
@@ -137,30 +153,29 @@ def _row(vid: str, split: str) -> dict[str, Any]:
     }
 
 
-def _read_ground_truth(
-    table: Table, split: str, root: Path, ids: IdRegistry, problems: ProblemList, rows: dict[str, dict[str, Any]]
-) -> set[str]:
-    file = display(table.path, root)
-    out: set[str] = set()
+def _read_ground_truth(table: Table, split: str, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
     for record in table.records:
-        vid = ids.accept(file, record, "video")
-        short = parse_float(
-            problems, file, record, "short-term_memorability", required=True, accepted="a finite number (label)"
-        )
-        long = parse_float(
-            problems, file, record, "long-term_memorability", required=True, accepted="a finite number (label)"
-        )
-        n_short = parse_int(problems, file, record, "nb_short-term_annotations")
-        n_long = parse_int(problems, file, record, "nb_long-term_annotations")
-        if vid is None:
-            continue
-        row = _row(vid, split)
-        row.update(
-            short_term=short,
-            long_term=long,
-            n_annotations=math.nan if n_short is None else float(n_short),
-            n_annotations_long_term=math.nan if n_long is None else float(n_long),
-        )
-        rows[vid] = row
-        out.add(vid)
-    return out
+        if record.ok:
+            vid = str(record.values["video_id"])
+            rows[vid] = {**_row(vid, split), **record.values}
+    return ids_with_lines(table, ID_COLUMN)
+
+
+def _read(root: Path, options: ReadOptions) -> Release:
+    return read_videomem(root, options.media)
+
+
+READER = ReaderSpec(
+    "videomem",
+    "VideoMem, MediaEval 2018/2019 (reused 2022/2023): short- and long-term, files found by name",
+    _read,
+    ROLES,
+    {"ground-truth_dev-set.csv / dev-set_ground-truth.csv": SCORES, "*-set_video(s)-captions.txt": CAPTION_FILE},
+    rejects=(
+        "a caption row for a video not in the ground truth, a second row for one",
+        "a video of the ground truth with no caption row",
+        "a caption line without exactly one tab",
+        "two files of one role anywhere under the root",
+    ),
+    tolerates=("a test split with captions only (no ground truth)", "dashes in captions (read as spaces)"),
+)

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
-from mediaeval_memo.core.predictions import checked_values, read_predictions
+from mediaeval_memo.core.predictions import checked_values, read_csv_lines, read_predictions
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
 from mediaeval_memo.submission.profiles import Profile
 from mediaeval_memo.submission.validator import read_run_file
@@ -93,10 +93,7 @@ def _gold_from_dataset(root: Path, split: str | None, target: str | None) -> Gol
 def _gold_from_csv(path: Path, target: str | None) -> Gold:
     if not path.is_file():
         raise InputError(Problem(str(path), "file not found (expected a gold CSV or a prepared dataset directory)"))
-    try:
-        frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(str(path), f"not a readable CSV ({str(exc).splitlines()[0]})")) from None
+    frame = read_csv_lines(path)  # blank lines counted: problems name the lines a user sees
     columns = [str(c) for c in frame.columns]
     if "video_id" not in columns:
         raise InputError(Problem(str(path), f"missing column (found: {', '.join(columns)})", field="video_id"))

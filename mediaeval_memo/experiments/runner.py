@@ -47,7 +47,7 @@ from mediaeval_memo.core.io import (
 from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.predictions import read_predictions, write_predictions
 from mediaeval_memo.core.progress import Reporter
-from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset
+from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset, read_json_file
 from mediaeval_memo.data.splits import holdout, split_folds
 from mediaeval_memo.variants import get_variant
 from mediaeval_memo.variants.base import AnyVariant, FitContext, Job, Model, VariantConfig
@@ -375,11 +375,22 @@ def load_model(model_dir: str | Path) -> tuple[str, Model]:
         raise InputError(
             Problem(str(model_dir), "not a model directory (no variant.json); train one with `memo train`")
         )
-    name = json.loads(ident_path.read_text("utf-8"))["variant"]
+    ident = read_json_file(ident_path, dict, "the variant record `memo train` writes")
+    name = ident.get("variant")
+    if not isinstance(name, str):
+        raise InputError(Problem(str(ident_path), "no variant name: damaged or not written by `memo train`"))
     if not (model_dir / MODEL_DIR).is_dir():
         raise InputError(Problem(str(model_dir), "has no final model (model/); train without --no-final"))
     variant = get_variant(name)
-    return name, variant.Model.load(model_dir / MODEL_DIR)
+    try:
+        return name, variant.Model.load(model_dir / MODEL_DIR)
+    except InputError:
+        raise
+    except Exception as exc:  # each library fails its own way on a damaged file; to the user it is one thing
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise InputError(
+            Problem(str(model_dir / MODEL_DIR), f"the saved model cannot be loaded ({reason}): train it again")
+        ) from exc
 
 
 def predict(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.io import require_output_file
 from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.predictions import write_predictions
 from mediaeval_memo.core.progress import Reporter
@@ -42,6 +43,7 @@ def predict_zero_shot(
 ) -> ZeroShotResult:
     """Score a split with `variant`'s untrained model; on a labelled split also report Spearman and write the
     error analysis beside the predictions (`<out stem>_error_analysis/`)."""
+    require_output_file(out, "the predictions file to write")  # before the model loads, not after
     chosen = get_variant(variant)
     if not isinstance(chosen, ZeroShot):
         able = [name for name in available() if isinstance(get_variant(name), ZeroShot)]

@@ -282,7 +282,10 @@ def test_not_utf8_and_unreadable_csv(tmp_path: Path) -> None:
     scores.write_bytes(scores.read_bytes() + "7,u,1,0.5,0.5,0\n".encode("latin-1") + b"\xff\xfe\n")
     code, output = run_prepare(root, tmp_path / "out")
     assert code == 1
-    assert output.startswith("error: training_set/train_scores.csv: not UTF-8 text (byte ")
+    assert output == (
+        "error: training_set/train_scores.csv:9: byte '0xff': not UTF-8 text (byte 523 of the file cannot be "
+        "decoded; save it as UTF-8)\n"
+    )
     write_release(tmp_path / "r2")
     captions = tmp_path / "r2" / "training_set" / "train_text_descriptions.csv"
     captions.write_text(captions.read_text() + '7,"' + "x" * 200_000 + '",b,c,d,e\n')
@@ -310,11 +313,16 @@ def test_stray_quote_swallowing_rows_is_reported(tmp_path: Path) -> None:
         'double every quote inside it ("")\n'
     )
     assert not (tmp_path / "out").exists()
-    # The same quote in the last row swallows nothing but text: the field runs to the end of the file, one row.
+    # The same quote in the last row swallows the row's own fields: the field runs to the end of the file, and
+    # the row is short of fields (it used to be read as one caption, holding the text of the other four).
     lines[1:] = [lines[2], lines[3], '12,"a stray quote at the end,b,c,d,e\n']
     test.write_text("".join(lines))
     code, output = run_prepare(root, tmp_path / "out")
-    assert code == 0, output
+    assert (code, output) == (
+        1,
+        "error: test_set/test_text_descriptions.csv:4: description_1: 2 fields where the header has 6 (a missing, "
+        "extra or unquoted ','?)\n",
+    )
 
 
 def test_captions_spanning_lines_are_not_rows(tmp_path: Path) -> None:

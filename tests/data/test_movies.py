@@ -80,7 +80,7 @@ def test_column_overrides(tmp_path: Path) -> None:
     ("files", "extra", "expected"),
     [
         ({}, (), "error: scores.csv: missing file"),
-        ({"scores.csv": ""}, (), "error: scores.csv: empty file (expected a header with: video_id)"),
+        ({"scores.csv": ""}, (), "error: scores.csv: empty file (expected a header with: video_id, score)"),
         (
             {"scores.csv": "video_id,mem\nv1,0.5\n"},
             (),

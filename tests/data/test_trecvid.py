@@ -219,7 +219,7 @@ BAD_CASES = {
     "missing_column": "error: training_set/train_scores.csv:1: scores_raw_long_term: missing column (the header "
     f"has: {TRAIN_HEADER.replace('scores_raw_long_term', 'long')})",
     "nan_long_term": "error: training_set/train_scores.csv:8: scores_raw_long_term 'nan': not a finite number (label)",
-    "text_count": "error: training_set/train_scores.csv:8: annotations_long_term 'many': not an integer",
+    "text_count": "error: training_set/train_scores.csv:8: annotations_long_term 'many': not an integer (label)",
     "duplicate_across_splits": "error: dev_set/dev_scores.csv:5: video_id '102': duplicate video id (first at "
     "training_set/train_scores.csv:3)",
     "test_names_a_train_video": "error: test_set/test_text_descriptions.csv:10: video_id '103': duplicate video id "

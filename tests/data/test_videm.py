@@ -24,9 +24,11 @@ def test_prepared_videm_sample(sample_videm: Path) -> None:
     assert ds.split("dev")["group"].nunique() == 12 and ds.split("test")["group"].nunique() == 4
     assert not set(ds.split("dev")["group"]) & set(ds.split("test")["group"])
     assert (ds.items["group"] == ds.items["channel"]).all()
-    for column in ("meta_duration_seconds", "meta_views_count", "meta_engagement_rate", "meta_nb_annotations"):
+    for column in ("meta_duration_seconds", "meta_views_count", "meta_engagement_rate", "n_annotations"):
         assert column in ds.items and ds.items[column].dtype == np.float64
-    assert ds.split("test")["meta_nb_annotations"].isna().all()
+    assert ds.split("test")["n_annotations"].isna().all()
+    # The annotation count is a label (masked outside a fit's ids), not a feature a model reads as metadata.
+    assert "meta_nb_annotations" not in ds.items and "n_annotations" in ds.label_columns
     assert (ds.items["transcript"] == "").any() and (ds.items["transcript"].str.len() > 20).any()
     assert all(len(ds.frame_paths(v)) == 3 for v in ds.items["video_id"])
     assert ds.manifest["media_kind"] == "frames"

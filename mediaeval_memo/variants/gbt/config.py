@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from mediaeval_memo.core.config import ConfigError
 from mediaeval_memo.variants.base import VariantConfig
-from mediaeval_memo.variants.gbt.members import MEMBER_NAMES, block_of, fixes, member_name
+from mediaeval_memo.variants.gbt.members import MEMBER_NAMES, block_of, fixes, get_member, member_name
 
 DEFAULT_CATEGORICALS = ("action", "category", "categoryName", "meta_category")
 
@@ -125,6 +125,14 @@ class GBTConfig(VariantConfig):
                 raise ConfigError("params", m, f"not one of the chosen members ({', '.join(self.members)})")
             if not isinstance(fixed, dict):
                 raise ConfigError("params", fixed, f"the parameters of {m} must be a mapping of name: value")
+            accepted = get_member(m).default_params()
+            for key, value in fixed.items():
+                if key not in accepted:
+                    raise ConfigError(
+                        f"params.{m}.{key}",
+                        value,
+                        f"unknown parameter of {member_name(m)} (accepted: {', '.join(accepted)})",
+                    )
         if self.pca_components < -1:
             raise ConfigError("pca_components", self.pca_components, "must be >= 0, or -1 (planned)")
         if self.target_smoothing < 0:

@@ -18,7 +18,7 @@ import torch
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.training import EpochBatches, train_loop
 from mediaeval_memo.training.lora import count_parameters
-from mediaeval_memo.variants.base import FitContext, Variant
+from mediaeval_memo.variants.base import FitContext, Job, Planned, Variant
 from mediaeval_memo.variants.gemma_fusion.config import GemmaFusionConfig
 from mediaeval_memo.variants.gemma_fusion.data import (
     META_STREAM,
@@ -37,6 +37,14 @@ class GemmaFusion(Variant[GemmaFusionConfig, GemmaFusionModel]):
     name = "gemma-fusion"
     Config = GemmaFusionConfig
     Model = GemmaFusionModel
+
+    def plan(self, config: GemmaFusionConfig, job: Job) -> Planned[GemmaFusionConfig]:
+        """Nothing is left to the data; the backbone's name is checked here, before the job writes anything."""
+        from mediaeval_memo.models.names import check_model_name
+        from mediaeval_memo.models.tiny_gemma import TINY_GEMMA3
+
+        check_model_name(config.model, [TINY_GEMMA3], source="memo train")
+        return Planned(config)
 
     def fit(self, config: GemmaFusionConfig, ctx: FitContext) -> GemmaFusionModel:
         dataset, target = ctx.dataset, ctx.target

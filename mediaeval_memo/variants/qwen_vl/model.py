@@ -111,6 +111,14 @@ def mark_trainable(scorer: Scorer) -> None:
         p.requires_grad_("lora_" in name or name.startswith("regressor."))
 
 
+def check_qwen_model(name: str, source: str = "memo train") -> None:
+    """A built-in tiny or random-shape name, a local folder, or a reachable hub name; else an InputError."""
+    from mediaeval_memo.models.names import check_model_name
+    from mediaeval_memo.models.tiny_qwen import RANDOM_SHAPES, TINY_MODELS
+
+    check_model_name(name, [*TINY_MODELS, *RANDOM_SHAPES], source=source)
+
+
 def zero_shot(
     model: str, dataset: PreparedDataset, split: str, overrides: Mapping[str, object] | None = None
 ) -> QwenVLModel:
@@ -119,6 +127,7 @@ def zero_shot(
     Invalid answers get the mean label of the labelled videos outside `split` (the paper's training mean), so that
     scoring a labelled split never reads its own labels."""
     config = resolve_config(QwenVLConfig, None, {**(overrides or {}), "model": model})
+    check_qwen_model(config.model, source="--model")
     if config.head == "head":
         raise InputError(
             Problem(

@@ -26,9 +26,9 @@ from torch import nn
 
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.training import EpochBatches, train_loop
-from mediaeval_memo.variants.base import FitContext, Variant
+from mediaeval_memo.variants.base import FitContext, Job, Planned, Variant
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, mark_trainable, zero_shot
+from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, check_qwen_model, mark_trainable, zero_shot
 from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
 
@@ -43,6 +43,11 @@ class QwenVL(Variant[QwenVLConfig, QwenVLModel]):
         """The `ZeroShot` capability: the untrained model on the paper's prompt (see `model.zero_shot`)."""
         fitted = zero_shot(model, dataset, split, overrides)
         return fitted, fitted.runtime.config.target
+
+    def plan(self, config: QwenVLConfig, job: Job) -> Planned[QwenVLConfig]:
+        """Nothing is left to the data; the model name is checked here, before the job writes anything."""
+        check_qwen_model(config.model)
+        return Planned(config)
 
     def fit(self, config: QwenVLConfig, ctx: FitContext) -> QwenVLModel:
         dataset, ids = ctx.dataset, list(ctx.train_ids)
