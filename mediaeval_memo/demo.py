@@ -8,7 +8,8 @@ each step is a function over one `DemoContext`, in the order `STEPS` runs them.
    5-fold CV and a final model;
 4. the test split predicted, packaged as an official run file (me25 profile) and validated;
 5. the out-of-fold predictions scored with bootstrap CIs, and a leaderboard of the three with its forest plot;
-6. where every artifact is.
+6. one HTML page of the best-featured model (`memo report`) and one of the three runs (`--format html`);
+7. where every artifact is.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class DemoContext:
     run_files: list[Path] = field(default_factory=list)  # package_and_validate: validated run files
     srcc: dict[str, float] = field(default_factory=dict)  # score_oof: model name -> out-of-fold Spearman
     leaderboard: list[Path] = field(default_factory=list)  # leaderboard: files written
+    pages: list[Path] = field(default_factory=list)  # write_reports: the run page and the leaderboard page
 
     def require_test_predictions(self) -> Path:
         """The test predictions `predict_test` wrote; a step run before it is a bug in `STEPS`."""
@@ -218,6 +220,25 @@ def leaderboard(ctx: DemoContext) -> None:
     ctx.echo("\n".join(f"  {line}" for line in render_markdown(board).strip().splitlines()))
 
 
+def write_reports(ctx: DemoContext) -> None:
+    """One offline page of the best-featured model (`memo report`) and one of the three runs (the leaderboard's
+    HTML page, with paired differences and the LaTeX table)."""
+    from mediaeval_memo.evaluation.gold import load_gold
+    from mediaeval_memo.evaluation.pipeline import Settings
+    from mediaeval_memo.experiments.report import build_run_page, write_run_page
+    from mediaeval_memo.report.board import build_board_page, write_board_page
+
+    model = ctx.models["gbt-text-hist"]
+    run_page = write_run_page(build_run_page(model, settings=Settings(2000, ctx.seed)), ctx.out / "report.html")
+    runs = [ctx.out / "predictions" / f"oof_{name}.csv" for name in ctx.models]
+    settings = Settings(2000, ctx.seed, method="percentile")
+    board = build_board_page(runs, load_gold(ctx.prepared[DEMO_DATASET]), settings)
+    board_page = write_board_page(board, ctx.out / "leaderboards" / "demo.html", "Demo leaderboard")
+    ctx.pages = [run_page, board_page]
+    ctx.echo(f"  report of gbt-text-hist: {run_page}")
+    ctx.echo(f"  leaderboard page: {board_page}")
+
+
 def show_artifacts(ctx: DemoContext) -> None:
     """Where everything the demo made is."""
     data = ctx.prepared[DEMO_DATASET]
@@ -229,6 +250,7 @@ def show_artifacts(ctx: DemoContext) -> None:
         ("test predictions", ctx.require_test_predictions()),
         *(("run file", path) for path in ctx.run_files),
         *(("leaderboard", path) for path in ctx.leaderboard),
+        *(("page", path) for path in ctx.pages),
     ]
     width = max(len(label) for label, _ in lines)
     for label, path in lines:
@@ -245,6 +267,7 @@ STEPS: list[tuple[str, DemoStep]] = [
     ("package and validate the run file", package_and_validate),
     ("score the out-of-fold predictions with bootstrap CIs", score_oof),
     ("write a leaderboard with its plot", leaderboard),
+    ("write the report pages (one run, the leaderboard)", write_reports),
     ("where everything is", show_artifacts),
 ]
 

@@ -45,6 +45,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     for name in DEMO_MODELS:
         assert f"| oof_{name} |" in board, f"the leaderboard lacks {name}"
     assert (out / "leaderboards" / "demo.png").is_file()
+    # The two pages it promises, with their paths printed.
+    for page in (out / "report.html", out / "leaderboards" / "demo.html"):
+        assert page.is_file() and page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+        assert f": {page}\n" in result.output
     again = CliRunner().invoke(cli, ["demo", "--out", str(out)])
     assert again.exit_code == 1
     assert again.output == f"error: {out}: --out: output folder exists and is not empty; pass --force to replace it\n"

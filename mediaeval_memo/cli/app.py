@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from mediaeval_memo import __version__
-from mediaeval_memo.cli import data, evaluation, features, rationales, submission, train
+from mediaeval_memo.cli import data, evaluation, features, rationales, report, submission, train
 from mediaeval_memo.core.errors import InputError
 
 # bitsandbytes and torch load different OpenMP runtimes; with busy-waiting threads, 4-bit steps on CPU run about
@@ -44,7 +44,7 @@ def cli() -> None:
     """
 
 
-for module in (data, features, rationales, train, submission, evaluation):
+for module in (data, features, rationales, train, submission, evaluation, report):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported inside the commands: `memo --help` stays light
 class StatsArgs:
     """What every scoring command was asked: where the gold labels are, how to compute, how to print."""
 
-    gold: Path
+    gold: Path | None
     split: str | None
     target: str | None
     n_resamples: int
@@ -39,21 +39,25 @@ class StatsArgs:
     def load_gold(self) -> Gold:
         from mediaeval_memo.evaluation.gold import load_gold
 
+        assert self.gold is not None  # required by every command but `memo report MODEL_DIR`
         return load_gold(self.gold, self.split, self.target)
 
-    def settings(self) -> Settings:
+    def settings(self, gold_required: bool = True) -> Settings:
         from mediaeval_memo.evaluation.clusters import load_clusters
         from mediaeval_memo.evaluation.pipeline import Settings
         from mediaeval_memo.submission.profiles import load_profile
 
         profile = None if self.profile_name is None else load_profile(self.profile_name)
-        clusters = None if self.clusters is None else load_clusters(self.clusters, self.gold)
+        clusters = None
+        if self.clusters is not None:
+            assert self.gold is not None or not gold_required
+            clusters = None if self.gold is None else load_clusters(self.clusters, self.gold)
         return Settings(
             self.n_resamples, self.seed, self.confidence, self.method, _device(self.device), profile, clusters
         )
 
 
-def stats_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def stats_options(func: Callable[..., Any], *, gold_required: bool = True) -> Callable[..., Any]:
     """The options every scoring command shares, handed to the command as one `stats: StatsArgs`."""
 
     @functools.wraps(func)
@@ -65,7 +69,7 @@ def stats_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--gold",
-            required=True,
+            required=gold_required,
             type=click.Path(path_type=Path),
             help="Gold labels: a CSV (video_id plus one value column, or video_id,score) or a prepared dataset dir.",
         ),
@@ -215,11 +219,12 @@ def compare(files: tuple[Path, ...], stats: StatsArgs) -> None:
 @click.option(
     "--format",
     "formats",
-    type=click.Choice(["md", "csv", "json"]),
+    type=click.Choice(["md", "csv", "json", "latex", "html"]),
     multiple=True,
     default=("md",),
     show_default=True,
-    help="Table format to write (repeatable).",
+    help="Format to write (repeatable): md, csv, json, latex (a booktabs table, NAME.tex) or html (one offline "
+    "page, NAME.html: the table, forest plot, paired differences, correlations between runs, the LaTeX table).",
 )
 @click.option("--plot", is_flag=True, help="Also write a PNG forest plot (Spearman and interval per run).")
 @click.option("--force", is_flag=True, help="Replace existing leaderboard files.")
@@ -227,21 +232,35 @@ def leaderboard(
     files: tuple[Path, ...], stats: StatsArgs, out: Path, formats: tuple[str, ...], plot: bool, force: bool
 ) -> None:
     """Rank prediction FILES by Spearman with confidence intervals and write the table (and a forest plot)."""
+    from mediaeval_memo.core.errors import InputError, Problem
     from mediaeval_memo.core.progress import Reporter
     from mediaeval_memo.evaluation.leaderboard import (
         build_leaderboard,
         check_output,
+        output_path,
         render_json,
         require_matplotlib,
         write_leaderboard,
     )
     from mediaeval_memo.evaluation.render import leaderboard_view
 
-    if plot:
+    if plot or "html" in formats:
         require_matplotlib()  # before the bootstrap, not after it
     check_output(out)
-    board = build_leaderboard(files, stats.load_gold(), stats.settings(), Reporter())
-    written = write_leaderboard(board, out, formats, plot=plot, force=force)  # type: ignore[arg-type]
+    tables = [f for f in formats if f != "html"]
+    page_path = output_path(out, "html") if "html" in formats else None
+    if page_path is not None and page_path.exists() and not force:
+        raise InputError(Problem(str(page_path), "exists; pass --force to replace it"))
+    if page_path is not None:
+        from mediaeval_memo.report.board import build_board_page, write_board_page
+
+        page = build_board_page(files, stats.load_gold(), stats.settings(), Reporter())
+        board = page.board
+    else:
+        board = build_leaderboard(files, stats.load_gold(), stats.settings(), Reporter())
+    written = write_leaderboard(board, out, tables, plot=plot, force=force)  # type: ignore[arg-type]
+    if page_path is not None:
+        written.append(write_board_page(page, page_path))
     if stats.as_json:
         click.echo(render_json(board), nl=False)
     else:

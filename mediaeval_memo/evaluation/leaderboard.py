@@ -1,7 +1,8 @@
-"""Leaderboards: runs ranked by Spearman with confidence intervals, as Markdown, CSV or JSON, and a forest plot.
+"""Leaderboards: runs ranked by Spearman with confidence intervals, as Markdown, CSV, JSON or a LaTeX booktabs
+table (`evaluation.latex`), and a forest plot. (The HTML page is `report.board`, one layer up.)
 
 All runs are scored on one shared resample matrix, so their intervals come from the same resamples of the videos.
-Files are written atomically beside each other: `<out>.md`, `<out>.csv`, `<out>.json`, `<out>.png`.
+Files are written atomically beside each other: `<out>.md`, `<out>.csv`, `<out>.json`, `<out>.tex`, `<out>.png`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from mediaeval_memo.evaluation.ci import Interval, Method, interval_method
 from mediaeval_memo.evaluation.gold import Gold
 from mediaeval_memo.evaluation.pipeline import Settings, score_files, signature_fields
 
-Format = Literal["md", "csv", "json"]
-FORMATS: tuple[Format, ...] = ("md", "csv", "json")
+Format = Literal["md", "csv", "json", "latex"]
+FORMATS: tuple[Format, ...] = ("md", "csv", "json", "latex")
+SUFFIXES: dict[str, str] = {"md": "md", "csv": "csv", "json": "json", "latex": "tex", "html": "html"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Entry:
     plcc: float
     mse: float
     signature: str
+    plcc_interval: Interval | None = None
+    mse_interval: Interval | None = None
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,14 @@ def build_leaderboard(
     for j, run in enumerate(scored.runs):
         interval = scored.headline("srcc", j)
         sig = scored.signature("srcc", j, interval)
-        rows.append((scored.value("srcc", j), run, interval, scored.value("plcc", j), scored.value("mse", j), sig))
+        others = (scored.headline("plcc", j), scored.headline("mse", j))
+        rows.append(
+            (scored.value("srcc", j), run, interval, scored.value("plcc", j), scored.value("mse", j), sig, others)
+        )
     rows.sort(key=lambda r: (-r[0] if math.isfinite(r[0]) else math.inf, r[1].name))
     entries = [
-        Entry(rank, run.name, str(run.path), srcc, iv, plcc, mse, sig)
-        for rank, (srcc, run, iv, plcc, mse, sig) in enumerate(rows, start=1)
+        Entry(rank, run.name, str(run.path), srcc, iv, plcc, mse, sig, *others)
+        for rank, (srcc, run, iv, plcc, mse, sig, others) in enumerate(rows, start=1)
     ]
     return Leaderboard(
         entries,
@@ -155,13 +162,30 @@ def render_json(board: Leaderboard) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
-RENDERERS: dict[Format, Callable[[Leaderboard], str]] = {"md": render_markdown, "csv": render_csv, "json": render_json}
+def render_latex(board: Leaderboard) -> str:
+    from mediaeval_memo.evaluation.latex import render_latex as latex
+
+    return latex(board)
+
+
+RENDERERS: dict[Format, Callable[[Leaderboard], str]] = {
+    "md": render_markdown,
+    "csv": render_csv,
+    "json": render_json,
+    "latex": render_latex,
+}
 
 
 def output_prefix(out: str | Path) -> Path:
-    """`leaderboards/NAME` (a trailing .md/.csv/.json/.png is dropped: every format is written beside it)."""
+    """`leaderboards/NAME` (a trailing .md/.csv/.json/.tex/.html/.png is dropped: every format is written beside it)."""
     out = Path(out)
-    return out.with_suffix("") if out.suffix.lstrip(".") in (*FORMATS, "png") else out
+    return out.with_suffix("") if out.suffix.lstrip(".") in (*SUFFIXES.values(), "png") else out
+
+
+def output_path(out: str | Path, fmt: str) -> Path:
+    """Where format `fmt` of the leaderboard `out` goes: `leaderboards/NAME.<suffix>`."""
+    prefix = output_prefix(out)
+    return prefix.with_name(f"{prefix.name}.{SUFFIXES.get(fmt, fmt)}")
 
 
 def check_output(out: str | Path) -> None:
@@ -175,7 +199,7 @@ def write_leaderboard(
     """Write the table in each format (and the forest plot) next to `out`; returns the paths written."""
     check_output(out)
     prefix = output_prefix(out)
-    targets = [prefix.with_name(f"{prefix.name}.{fmt}") for fmt in formats]
+    targets = [output_path(prefix, fmt) for fmt in formats]
     if plot:
         targets.append(prefix.with_name(f"{prefix.name}.png"))
     existing = [t for t in targets if t.exists()]

@@ -9,6 +9,7 @@ that boundary.
 
 A model directory holds:
     variant.json              which variant, toolkit version, dataset name and items sha256
+    run.json                  where the dataset was (for `memo report`), when the run started, the job's plan
     config.yaml               the resolved config (recipe + command-line overrides)
     train.log                 every progress line of every run into this folder, timestamped
     folds/fold_<k>/oof.csv    out-of-fold predictions of outer fold k; its presence means the fold is done
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +55,7 @@ from mediaeval_memo.variants import get_variant
 from mediaeval_memo.variants.base import AnyVariant, FitContext, Job, Model, VariantConfig
 
 VARIANT_FILE = "variant.json"
+RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "train.log"
 MODEL_DIR = "model"
@@ -238,6 +241,9 @@ def train(
         "items_sha256": sha256_file(dataset.root / ITEMS_FILE),
     }
     _claim_out_dir(out, resolved_text, identity, resume, force)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    run_record = {"data": str(dataset.root.resolve()), "started": started, "plan": list(planned.lines)}
+    atomic_write_text(out / RUN_FILE, json.dumps(run_record, indent=2) + "\n")
     with progress.attach(out / LOG_FILE):
         progress.say(f"{variant.name} on {dataset.name} ({config.target}) into {out}")
         for line in planned.lines:

@@ -126,6 +126,7 @@ class TrainOutcome:
             "best_step": self.best_step,
             "best_held_out_spearman": self.best_metric,
             "stopped_early": self.stopped_early,
+            "history": self.history,  # per evaluation: step, epoch, training loss, held-out Spearman
         }
 
 

@@ -32,6 +32,7 @@ from mediaeval_memo.core.config import Config, ConfigError
 from mediaeval_memo.core.metric import srcc
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.report.panels import Panel, RunFiles
 
 
 @dataclass
@@ -195,6 +196,11 @@ class Variant(ABC, Generic[ConfigT, ModelT]):
         """The settings every fit of `job` runs with, called once by the runner before the first fit, so that
         the folds and the final model run the same settings. Default: the config as it is."""
         return Planned(config)
+
+    def report_panels(self, run: RunFiles) -> list[Panel]:
+        """What this variant has to say on its run's report page (`memo report`), read from the run's own files
+        (each fit's `report()`, the artifacts): tables, line charts, texts. Default: nothing."""
+        return []
 
     @abstractmethod
     def fit(self, config: ConfigT, ctx: FitContext) -> ModelT:

@@ -32,6 +32,7 @@ import numpy as np
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.io import atomic_write_text
+from mediaeval_memo.report.panels import Panel, RunFiles, TablePanel
 from mediaeval_memo.variants.base import FitContext, Job, Planned, Variant
 from mediaeval_memo.variants.gbt.config import GBTConfig
 from mediaeval_memo.variants.gbt.design import Design, Transform, has_captions
@@ -72,6 +73,58 @@ class GBTVariant(Variant[GBTConfig, GBTModel]):
         )
         plan = make_plan(config, shape)
         return Planned(plan.config, tuple(plan.lines))
+
+    def report_panels(self, run: RunFiles) -> list[Panel]:
+        """Per fit: each member's inner out-of-fold Spearman, ensemble weight, tuning trials, time and the
+        parameters it chose; and the ensemble's own inner Spearman."""
+        rows: list[list[str | int | float | None]] = []
+        ensemble: list[list[str | int | float | None]] = []
+        for fit, report in run.fits.items():
+            for m, row in (report.get("members") or {}).items():
+                params = ", ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (row.get("params") or {}).items()
+                )
+                rows.append(
+                    [
+                        fit,
+                        m,
+                        row.get("inner_srcc"),
+                        row.get("weight"),
+                        "yes" if row.get("kept") else "no",
+                        row.get("trials"),
+                        row.get("seconds"),
+                        params,
+                    ]
+                )
+            settings = report.get("settings") or {}
+            ensemble.append(
+                [
+                    fit,
+                    settings.get("ensemble"),
+                    report.get("inner_srcc_ensemble"),
+                    report.get("n_train"),
+                    report.get("n_features"),
+                    report.get("seconds"),
+                ]
+            )
+        if not rows:
+            return []
+        return [
+            TablePanel(
+                "Ensemble members",
+                ["fit", "member", "inner Spearman", "weight", "kept", "trials", "seconds", "chosen parameters"],
+                rows,
+                "Inner Spearman: the member's out-of-fold Spearman over the fit's inner folds (its training videos "
+                "only), with its best tuning trial. Weight 0: the ensemble dropped it.",
+                {"weight": 2, "seconds": 1},
+            ),
+            TablePanel(
+                "Ensemble per fit",
+                ["fit", "ensemble", "inner Spearman", "training videos", "feature columns", "seconds"],
+                ensemble,
+                digits={"seconds": 1},
+            ),
+        ]
 
     def fit(self, config: GBTConfig, ctx: FitContext) -> GBTModel:
         if not config.planned:

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.report.panels import Panel, RunFiles
 from mediaeval_memo.training import EpochBatches, train_loop
+from mediaeval_memo.training.history import history_panels
 from mediaeval_memo.training.lora import count_parameters
 from mediaeval_memo.variants.base import FitContext, Job, Planned, Variant
 from mediaeval_memo.variants.gemma_fusion.config import GemmaFusionConfig
@@ -45,6 +47,10 @@ class GemmaFusion(Variant[GemmaFusionConfig, GemmaFusionModel]):
 
         check_model_name(config.model, [TINY_GEMMA3], source="memo train")
         return Planned(config)
+
+    def report_panels(self, run: RunFiles) -> list[Panel]:
+        """Each fit's training loss and held-out Spearman per epoch."""
+        return history_panels(run)
 
     def fit(self, config: GemmaFusionConfig, ctx: FitContext) -> GemmaFusionModel:
         dataset, target = ctx.dataset, ctx.target

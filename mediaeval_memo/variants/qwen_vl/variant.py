@@ -25,10 +25,18 @@ import torch
 from torch import nn
 
 from mediaeval_memo.data.items import PreparedDataset
+from mediaeval_memo.report.panels import Panel, RunFiles, TextPanel
 from mediaeval_memo.training import EpochBatches, train_loop
+from mediaeval_memo.training.history import history_panels
 from mediaeval_memo.variants.base import FitContext, Job, Planned, Variant
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.model import QwenVLModel, check_qwen_model, mark_trainable, zero_shot
+from mediaeval_memo.variants.qwen_vl.model import (
+    PROMPT_EXAMPLE,
+    QwenVLModel,
+    check_qwen_model,
+    mark_trainable,
+    zero_shot,
+)
 from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
 
@@ -48,6 +56,14 @@ class QwenVL(Variant[QwenVLConfig, QwenVLModel]):
         """Nothing is left to the data; the model name is checked here, before the job writes anything."""
         check_qwen_model(config.model)
         return Planned(config)
+
+    def report_panels(self, run: RunFiles) -> list[Panel]:
+        """Each fit's training loss and held-out Spearman per epoch, and the prompt the model read."""
+        panels = history_panels(run)
+        prompt = run.text(PROMPT_EXAMPLE)
+        if prompt is not None:
+            panels.append(TextPanel(PROMPT_EXAMPLE, prompt, "The rendered prompt of the run's first training video."))
+        return panels
 
     def fit(self, config: QwenVLConfig, ctx: FitContext) -> QwenVLModel:
         dataset, ids = ctx.dataset, list(ctx.train_ids)
