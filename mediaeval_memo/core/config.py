@@ -81,6 +81,11 @@ def resolve_config(cls: type[C], recipe: str | Path | None = None, overrides: Ma
         if not isinstance(data, dict):
             raise InputError(Problem(source, "a run recipe must be a mapping of config fields"))
         if "config" in data and isinstance(data["config"], dict):
+            beside = sorted(str(k) for k in data if k not in ("variant", "config"))
+            if beside:  # a key beside `config:` would otherwise be dropped in silence
+                raise InputError(
+                    [Problem(source, "unknown recipe key (accepted beside config: variant)", field=k) for k in beside]
+                )
             data = data["config"]
         values.update(data)
     hints = typing.get_type_hints(cls)

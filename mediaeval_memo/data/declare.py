@@ -57,8 +57,9 @@ class TableFile:
 
     `multiline`: a quoted field may span lines (captions); elsewhere a record over several lines is a stray
     quote. `final_newline`: the last line must end with a line end, or the file was cut off (a score cut in the
-    middle reads as a shorter score); where a release is known to ship files without one, say False and the
-    reader notes it. Columns the declaration does not name are ignored (and listed in the reader's notes).
+    middle reads as a shorter score); where a release is known to ship files without one (VideoMem 2019, the
+    TRECVid 2021 test captions), it says False and the reader notes it.
+    Columns the declaration does not name are not read (VIDEM keeps them as metadata itself).
     """
 
     columns: tuple[Column, ...]

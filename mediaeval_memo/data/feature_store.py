@@ -19,7 +19,7 @@ import numpy as np
 
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.io import atomic_dir
-from mediaeval_memo.data.items import FEATURES_DIR
+from mediaeval_memo.data.items import FEATURES_DIR, read_json_file
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -103,9 +103,13 @@ def block_fold(dataset_root: str | Path, name: str) -> str | None:
     Rationales for fold k quote the scores of videos outside fold k, so an embedding of them (a block whose
     `field` is `rationale_<k>`) may feed only the fit of fold k (`rationale_all`: only the final model).
     """
-    meta = json.loads((block_dir(dataset_root, name) / "meta.json").read_text("utf-8"))
+    meta = read_json_file(block_dir(dataset_root, name) / "meta.json", dict, "a feature block's meta", REBUILD)
     match = _FOLD_FIELD.match(str(meta.get("field", "")))
     return match.group(1) if match else None
+
+
+# A damaged block is rebuilt from the prepared dataset, not the release.
+REBUILD = "damaged; delete the block's folder and run `memo features` again"
 
 
 def load_block(dataset_root: str | Path, name: str) -> FeatureBlock:
@@ -117,7 +121,21 @@ def load_block(dataset_root: str | Path, name: str) -> FeatureBlock:
                 str(d), f"no such feature block (have: {', '.join(have) or 'none'}); create it with `memo features`"
             )
         )
-    vectors = np.load(d / "vectors.npy", allow_pickle=False)
-    ids = json.loads((d / "ids.json").read_text("utf-8"))
-    meta = json.loads((d / "meta.json").read_text("utf-8"))
-    return FeatureBlock(name=name, ids=list(ids), vectors=vectors, meta=meta)
+    ids = read_json_file(d / "ids.json", list, "a list of video ids", REBUILD)
+    meta = read_json_file(d / "meta.json", dict, "a feature block's meta", REBUILD)
+    try:
+        vectors = np.load(d / "vectors.npy", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(Problem(str(d / "vectors.npy"), f"not a readable .npy array ({reason}): {REBUILD}")) from None
+    if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or vectors.shape[0] != len(ids):
+        shape = getattr(vectors, "shape", None)
+        raise InputError(
+            Problem(
+                str(d / "vectors.npy"),
+                f"not {len(ids)} rows of vectors (one per id): {REBUILD}",
+                field="shape",
+                value=str(shape),
+            )
+        )
+    return FeatureBlock(name=name, ids=[str(i) for i in ids], vectors=vectors, meta=meta)

@@ -251,18 +251,18 @@ class PreparedDataset:
 DAMAGED = "damaged or not written by `memo prepare`; prepare the dataset again"
 
 
-def read_json_file(path: Path, kind: type, what: str) -> Any:
-    """A JSON file of a prepared dataset or a model folder, or an InputError naming it, its line and why."""
+def read_json_file(path: Path, kind: type, what: str, fix: str = DAMAGED) -> Any:
+    """A JSON file of a prepared dataset or a model folder, or an InputError naming it, its line, why, and `fix`."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise InputError(Problem(str(path), f"not UTF-8 text: {DAMAGED}")) from None
+        raise InputError(Problem(str(path), f"not UTF-8 text: {fix}")) from None
     except json.JSONDecodeError as exc:
-        raise InputError(Problem(str(path), f"not valid JSON ({exc.msg}): {DAMAGED}", line=exc.lineno)) from None
+        raise InputError(Problem(str(path), f"not valid JSON ({exc.msg}): {fix}", line=exc.lineno)) from None
     except OSError as exc:
         raise InputError(Problem(str(path), f"cannot be read ({exc.strerror})")) from None
     if not isinstance(data, kind):
-        raise InputError(Problem(str(path), f"not {what}: {DAMAGED}"))
+        raise InputError(Problem(str(path), f"not {what}: {fix}"))
     return data
 
 

@@ -130,10 +130,19 @@ def _caption(z: float, rng: np.random.Generator) -> str:
     return text[0].upper() + text[1:] + ("." if rng.random() < 0.5 else "")
 
 
-def _csv(rows: Sequence[Sequence[object]], *, bom: bool = False, crlf: bool = False, delimiter: str = ",") -> bytes:
+def _csv(
+    rows: Sequence[Sequence[object]],
+    *,
+    bom: bool = False,
+    crlf: bool = False,
+    delimiter: str = ",",
+    final_newline: bool = True,
+) -> bytes:
     buf = io.StringIO()
-    csv.writer(buf, delimiter=delimiter, lineterminator="\r\n" if crlf else "\n").writerows(rows)
-    return (b"\xef\xbb\xbf" if bom else b"") + buf.getvalue().encode("utf-8")
+    ending = "\r\n" if crlf else "\n"
+    csv.writer(buf, delimiter=delimiter, lineterminator=ending).writerows(rows)
+    text = buf.getvalue() if final_newline else buf.getvalue().removesuffix(ending)
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
 
 
 def _write(path: Path, data: bytes | str) -> None:
@@ -268,7 +277,9 @@ def write_trecvid(
         dev = folder == "dev_set"
         if scores_name:
             _write(root / folder / scores_name, _csv(score_rows, bom=dev, crlf=dev))
-        _write(root / folder / captions_name, _csv(caption_rows, bom=not dev))
+        # The real 2021 test captions end without a line end; the sample's do too.
+        final = folder != "test_set" or year != 2021
+        _write(root / folder / captions_name, _csv(caption_rows, bom=not dev, final_newline=final))
     return root
 
 
@@ -302,10 +313,20 @@ def write_videomem(root: Path, seed: int = 0, n_dev: int = 80, n_test: int = 20)
             captions.append([name, _caption(z, rng).lower().rstrip(".").replace(" ", "-")])
             write_video(root / prefix / "sources" / name, _clip_for(z, rng))
         if prefix == "dev-set":
-            _write(root / prefix / "ground-truth" / "ground-truth_dev-set.csv", _csv(ground_truth, bom=True))
-            _write(root / prefix / "dev-set_video-captions.txt", _csv(captions, crlf=True, delimiter="\t"))
+            # As in the real 2019 release, the files end without a line end.
+            _write(
+                root / prefix / "ground-truth" / "ground-truth_dev-set.csv",
+                _csv(ground_truth, bom=True, final_newline=False),
+            )
+            _write(
+                root / prefix / "dev-set_video-captions.txt",
+                _csv(captions, crlf=True, delimiter="\t", final_newline=False),
+            )
         else:
-            _write(root / prefix / "test-set_videos-captions.txt", _csv(captions, crlf=True, delimiter="\t"))
+            _write(
+                root / prefix / "test-set_videos-captions.txt",
+                _csv(captions, crlf=True, delimiter="\t", final_newline=False),
+            )
     return root
 
 

@@ -106,18 +106,23 @@ def read_declared(
     root: Path | None = None,
     labelled: bool = True,
     ids: IdRegistry | None = None,
+    notes: list[str] | None = None,
 ) -> Table:
     """Read `path` as `spec` declares it. File-level problems (missing, not UTF-8, empty, a missing column) stop
     at once; every problem of a record or a cell is added to `problems` and its record is marked not ok, so a
     caller collects every problem of every file before stopping. With `ids`, the id column is checked for the
-    whole release; `labelled` says whether target cells must hold a value."""
+    whole release; `labelled` says whether target cells must hold a value. What the engine tolerated because the
+    declaration says the release ships it that way is appended to `notes`, once per file."""
     name = display(path, root)
     lines = list(io.StringIO(read_text(path, name, spec.encoding), newline=""))
     before = len(problems.items)
     names, records = _records(lines, spec, name, problems)
     _missing_columns(names, spec, name)
     shape_problems = len(problems.items) > before
-    if spec.final_newline and lines and not lines[-1].endswith(("\n", "\r")):
+    unended = bool(lines) and not lines[-1].endswith(("\n", "\r"))
+    if unended and not spec.final_newline and notes is not None:
+        notes.append(f"{name}: the last line has no line end (as the release ships it): read as complete")
+    if unended and spec.final_newline:
         problems.add(
             name,
             "the last line has no line end: the file looks cut off (a score cut in the middle reads as a shorter "
@@ -303,7 +308,9 @@ def parse_number(text: str, column: Column, needed: bool) -> tuple[float, str | 
     low, high = column.bounds
     if column.kind == "count" and not value.is_integer():
         return math.nan, "not a whole number"
-    if (low is not None and value < low) or (high is not None and value > high):
+    # A score computed in floating point may pass 1 (or 0) by a rounding error; 7.5 or -2 may not.
+    slack = 1e-9 if column.kind == "score" else 0.0
+    if (low is not None and value < low - slack) or (high is not None and value > high + slack):
         accepted = f"[{_num(low)}, {_num(high)}]" if high is not None else f"{_num(low)} or more"
         return math.nan, f"out of range (accepted: {accepted})"
     return value, None

@@ -50,6 +50,7 @@ CAPTIONS = TableFile(
         Column("description", role="captions", to=""),
     ),
     multiline=True,
+    final_newline=False,  # the real 2021 test_text_descriptions.csv ends without one
 )
 CAPTION_COLUMNS = CAPTIONS.required
 VIDEO_SUFFIXES = (".mp4", ".webm")
@@ -182,6 +183,7 @@ def read_trecvid(root: Path, media: Path | None = None) -> Release:
     ids = IdRegistry(problems)
     rows: dict[str, dict[str, Any]] = {}
     sources: list[Path] = []
+    notes: list[str] = []
     for split, scores, captions in _split_files(root, index, year):
         known: dict[str, int] | None = None
         if scores is not None:
@@ -190,7 +192,7 @@ def read_trecvid(root: Path, media: Path | None = None) -> Release:
             known = _read_scores(table, split, rows)
         if captions is not None:
             sources.append(captions)
-            table = read_declared(captions, CAPTIONS, problems, root=root)
+            table = read_declared(captions, CAPTIONS, problems, root=root, notes=notes)
             scores_file = "" if scores is None else display(scores, root)
             _read_captions(table, split, ids, problems, rows, known, scores_file)
     problems.raise_if_any()
@@ -206,7 +208,7 @@ def read_trecvid(root: Path, media: Path | None = None) -> Release:
                 break
     items = build_items(list(rows.values()), TARGETS)
     release = Release("trecvid", year.layout, root, items, TARGETS, sources, "video", media_dir if found_any else None)
-    return release.declare(ROLES, ids.notes())
+    return release.declare(ROLES, notes + ids.notes())
 
 
 def _split_files(root: Path, index: dict[str, list[Path]], year: Year) -> list[tuple[str, Path | None, Path | None]]:
@@ -324,6 +326,7 @@ READER = ReaderSpec(
         "a labelled split's captions without its scores file",
         "the Memento10k 2021 folder (says to use `memento10k`)",
     ),
+    warns=("a caption file whose last line has no line end (the real 2021 test captions ship so)",),
     tolerates=(
         "captions spanning lines inside quotes",
         "a video's caption rows anywhere in the file",

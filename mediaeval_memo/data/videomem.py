@@ -41,7 +41,8 @@ SCORES = TableFile(
         Column("nb_short-term_annotations", "count", "label", to="n_annotations"),
         Column("long-term_memorability", "score", "target", to="long_term"),
         Column("nb_long-term_annotations", "count", "label", to="n_annotations_long_term"),
-    )
+    ),
+    final_newline=False,  # the real 2019 files end without one
 )
 # Tab-separated, no header, not CSV-quoted: `video10.webm<TAB>couple-relaxing-on-picnic`.
 CAPTION_FILE = TableFile(
@@ -49,6 +50,7 @@ CAPTION_FILE = TableFile(
     delimiter="\t",
     header=False,
     quoting=False,
+    final_newline=False,
 )
 GT_COLUMNS = SCORES.required
 ROLES: dict[str, Role] = {**COMMON_ROLES, **SCORES.roles}
@@ -82,6 +84,7 @@ def read_videomem(root: Path, media: Path | None = None) -> Release:
     ids = IdRegistry(problems)
     rows: dict[str, dict[str, Any]] = {}
     sources: list[Path] = []
+    notes: list[str] = []
     for split in ("dev", "test"):
         gt = _find(index, GROUND_TRUTH[split], root)
         captions = _find(index, CAPTIONS[split], root)
@@ -94,11 +97,13 @@ def read_videomem(root: Path, media: Path | None = None) -> Release:
         known: dict[str, int] | None = None
         if gt is not None:
             sources.append(gt)
-            table = read_declared(gt, SCORES, problems, root=root, labelled=split == "dev", ids=ids)
+            table = read_declared(gt, SCORES, problems, root=root, labelled=split == "dev", ids=ids, notes=notes)
             known = _read_ground_truth(table, split, rows)
         if captions is not None:
             sources.append(captions)
-            table = read_declared(captions, CAPTION_FILE, problems, root=root, ids=ids if known is None else None)
+            table = read_declared(
+                captions, CAPTION_FILE, problems, root=root, ids=ids if known is None else None, notes=notes
+            )
             _read_captions(table, split, rows, known, display(gt, root) if gt else "", problems)
     problems.raise_if_any()
     media_dir = media if media is not None else root
@@ -113,7 +118,7 @@ def read_videomem(root: Path, media: Path | None = None) -> Release:
     release = Release(
         "videomem", "mediaeval2019", root, items, TARGETS, sources, "video", media_dir if found_any else None
     )
-    return release.declare(ROLES, ids.notes())
+    return release.declare(ROLES, notes + ids.notes())
 
 
 def _read_captions(
@@ -177,5 +182,6 @@ READER = ReaderSpec(
         "a caption line without exactly one tab",
         "two files of one role anywhere under the root",
     ),
+    warns=("a file whose last line has no line end (the real 2019 files ship so; a count cut there goes unseen)",),
     tolerates=("a test split with captions only (no ground truth)", "dashes in captions (read as spaces)"),
 )

@@ -240,18 +240,30 @@ def train(
         "dataset": dataset.name,
         "items_sha256": sha256_file(dataset.root / ITEMS_FILE),
     }
+    fresh = not out.exists() or not any(out.iterdir())
     _claim_out_dir(out, resolved_text, identity, resume, force)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     run_record = {"data": str(dataset.root.resolve()), "started": started, "plan": list(planned.lines)}
     atomic_write_text(out / RUN_FILE, json.dumps(run_record, indent=2) + "\n")
-    with progress.attach(out / LOG_FILE):
-        progress.say(f"{variant.name} on {dataset.name} ({config.target}) into {out}")
-        for line in planned.lines:
-            progress.say(line)
-        fold_srcc = _cross_validate(variant, dataset, config, chosen, out, progress)
-        oof_srcc = _pool_folds(dataset, config, chosen, fold_srcc, out, progress) if chosen else None
-        test_path = _fit_final(variant, dataset, config, out, progress) if final else None
+    try:
+        with progress.attach(out / LOG_FILE):
+            progress.say(f"{variant.name} on {dataset.name} ({config.target}) into {out}")
+            for line in planned.lines:
+                progress.say(line)
+            fold_srcc = _cross_validate(variant, dataset, config, chosen, out, progress)
+            oof_srcc = _pool_folds(dataset, config, chosen, fold_srcc, out, progress) if chosen else None
+            test_path = _fit_final(variant, dataset, config, out, progress) if final else None
+    except InputError:
+        _forget_unfinished(out, fresh)
+        raise
     return TrainResult(out, config, fold_srcc, oof_srcc, test_path)
+
+
+def _forget_unfinished(out: Path, fresh: bool) -> None:
+    """A job this call started that a fit refuses (bad input found only then) leaves nothing behind, unless a
+    fold already finished: that work is kept for --resume. A kill (not an input error) keeps everything."""
+    if fresh and not any(out.glob("folds/fold_*/oof.csv")):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def _cross_validate(
@@ -277,8 +289,9 @@ def _cross_validate(
             progress.say(describe_split(ctx))
             model = variant.fit(config, ctx)
             write_artifacts(out, model, replace=False)
-            atomic_write_text(fold_dir / FIT_FILE, json.dumps(split_record(ctx, model), indent=1) + "\n")
             oof = model.predict(unlabelled, dataset.folds.val_ids(k), progress)
+            # After predicting, so the report can say how the fold's predictions went (qwen-vl: invalid answers).
+            atomic_write_text(fold_dir / FIT_FILE, json.dumps(split_record(ctx, model), indent=1) + "\n")
             write_predictions(oof, oof_path)
         gold = dataset.rows(list(oof.index)).set_index("video_id")[config.target]
         fold_srcc[k] = srcc(oof.to_numpy(), gold.to_numpy())
@@ -341,13 +354,21 @@ def _fit_final(
     return test_path
 
 
+def _read_identity(path: Path) -> Any:
+    """The run's variant.json, or None when it is damaged (then the folder holds no run this one can resume)."""
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (ValueError, OSError):
+        return None
+
+
 def _claim_out_dir(out: Path, resolved_text: str, identity: dict[str, Any], resume: bool, force: bool) -> None:
     """Make `out` ours: fresh, replaced (--force), or an earlier run of the same config and data (--resume)."""
     config_path = out / CONFIG_FILE
     if out.exists() and any(out.iterdir()):
         ident_path = out / VARIANT_FILE
         same = config_path.is_file() and config_path.read_text(encoding="utf-8") == resolved_text
-        same = same and ident_path.is_file() and json.loads(ident_path.read_text("utf-8")) == identity
+        same = same and ident_path.is_file() and _read_identity(ident_path) == identity
         if force:
             shutil.rmtree(out)
         elif not same:

@@ -352,3 +352,73 @@ def test_predictions_and_gold_files_name_physical_lines(dataset: Path, tmp_path:
     predictions.write_bytes(b"video_id,score\n" + "caf\xe9,0.5\n".encode("latin-1"))
     code, output = invoke("score", predictions, "--gold", dataset)
     one_error(code, output, f"error: {predictions}:2: byte '0xe9': not UTF-8 text")
+
+
+def test_a_job_a_fit_refuses_leaves_no_run_folder(tmp_path: Path) -> None:
+    """Input found wanting only by a fit (here: too few training videos for the inner folds) used to leave
+    config.yaml, variant.json and train.log in --out."""
+    root = tmp_path / "r"
+    root.mkdir()
+    rows = "".join(f"v{i},0.{10 + i},{i * 3}\n" for i in range(8))
+    (root / "scores.csv").write_text("video_id,score,runtime\n" + rows)
+    data = tmp_path / "data"
+    code, output = invoke(
+        "prepare", "movies", "--root", root, "--out", data, "--folds", "2", "--frames", "0", "--column", "meta=runtime"
+    )
+    assert code == 0, output
+    out = tmp_path / "run"
+    code, output = invoke(
+        "train",
+        "gbt",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--set",
+        "features=[]",
+        "--set",
+        "members=[lightgbm]",
+        "--folds",
+        "0",
+    )
+    one_error(code, output, f"error: {data}: target: only 4 labelled training videos")
+    assert not out.exists()
+
+
+def test_a_recipe_key_beside_config_is_not_dropped_in_silence(dataset: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("variant: gbt\nconfig:\n  n_trials: 1\nn_trails: 5\n")
+    code, output = invoke("train", "gbt", "--data", dataset, "--out", tmp_path / "run", "--config", recipe)
+    one_error(code, output, f"error: {recipe}: n_trails: unknown recipe key")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def with_block(sample_memento10k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Memento10k sample with one colour-histogram block, without its frames."""
+    from mediaeval_memo.features.visual import extract_visual_features
+
+    data = shutil.copytree(sample_memento10k, tmp_path_factory.mktemp("block") / "data")
+    extract_visual_features(data, "hsv-hist")
+    shutil.rmtree(data / "frames")
+    return data
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("meta.json", b"{", "not valid JSON"),
+        ("ids.json", b"{}", "not a list of video ids"),
+        ("vectors.npy", b"x", "not a readable .npy"),
+    ],
+)
+def test_a_damaged_feature_block_is_one_line(
+    with_block: Path, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    data = shutil.copytree(with_block, tmp_path / "data")
+    block = next((data / "features").iterdir())
+    (block / name).write_bytes(content)
+    code, output = invoke("train", "gbt", "--data", data, "--out", tmp_path / "run", "--set", "members=[svr]")
+    one_error(code, output, f"error: {block / name}")
+    assert message in output and "memo features" in output
+    assert not (tmp_path / "run").exists()

@@ -62,7 +62,11 @@ class QwenVLModel(Model):
         return scores
 
     def report(self) -> dict[str, Any]:
-        return self.fit_report
+        """What the fit did and, once it has predicted (the runner asks after scoring the fold), how the generate
+        head's answers read: how many, and the invalid ones by reason."""
+        if self.answers is None:
+            return self.fit_report
+        return {**self.fit_report, "answers": self.answers.to_json()}
 
     def notes(self) -> list[str]:
         if self.answers is None:

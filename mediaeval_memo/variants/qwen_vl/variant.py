@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.report.panels import Panel, RunFiles, TextPanel
+from mediaeval_memo.report.panels import Panel, RunFiles, TablePanel, TextPanel
 from mediaeval_memo.training import EpochBatches, train_loop
 from mediaeval_memo.training.history import history_panels
 from mediaeval_memo.variants.base import FitContext, Job, Planned, Variant
@@ -37,6 +37,7 @@ from mediaeval_memo.variants.qwen_vl.model import (
     mark_trainable,
     zero_shot,
 )
+from mediaeval_memo.variants.qwen_vl.prompt import INVALID_REASONS
 from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
 
@@ -60,6 +61,23 @@ class QwenVL(Variant[QwenVLConfig, QwenVLModel]):
     def report_panels(self, run: RunFiles) -> list[Panel]:
         """Each fit's training loss and held-out Spearman per epoch, and the prompt the model read."""
         panels = history_panels(run)
+        answers = [(fit, r["answers"]) for fit, r in run.fits.items() if isinstance(r.get("answers"), dict)]
+        if answers:
+            reasons = list(INVALID_REASONS)
+            rows = [
+                [fit, a.get("n"), *((a.get("invalid") or {}).get(x, 0) for x in reasons), float(a.get("rate", 0.0))]
+                for fit, a in answers
+            ]
+            panels.append(
+                TablePanel(
+                    "Invalid answers",
+                    ["fit", "answers", *reasons, "invalid rate"],
+                    rows,
+                    "The generate head's answers on the fold it was scored on, the invalid ones by reason (each got "
+                    "the training mean).",
+                    {"invalid rate": 3},
+                )
+            )
         prompt = run.text(PROMPT_EXAMPLE)
         if prompt is not None:
             panels.append(TextPanel(PROMPT_EXAMPLE, prompt, "The rendered prompt of the run's first training video."))

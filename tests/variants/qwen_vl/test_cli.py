@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from mediaeval_memo.cli import cli
 from mediaeval_memo.data.items import PreparedDataset
+from tests.report.pages import parse
 
 
 def _train(data: Path, out: Path, cache: Path, head: str, *extra: str) -> list[str]:
@@ -43,6 +44,17 @@ def test_generate_head_trains_cross_validates_and_predicts(sample_memento10k: Pa
     seen = (out / "prompt_example.txt").read_text()
     assert seen.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nYou are an")
     assert seen.count("<|vision_start|><|image_pad|>*") == 3 and seen.endswith("<|im_start|>assistant\n")
+    # its report page: the fold's invalid answers by reason, its training curves and the prompt, from the hook
+    fit = json.loads((out / "folds" / "fold_0" / "fit.json").read_text())["report"]
+    assert fit["answers"]["n"] == 40 and fit["history"]
+    page = tmp_path / "report.html"
+    result = runner.invoke(cli, ["report", str(out), "--out", str(page), "--bootstrap", "200"])
+    assert result.exit_code == 0, result.output
+    variant = parse(page.read_text()).root.by_id("variant")
+    answers = [t for t in variant.find_all("table") if t.header()[:2] == ["fit", "answers"]]
+    assert answers and answers[0].rows()[0][:2] == ["fold 0", "40"]
+    assert sum(int(c) for c in answers[0].rows()[0][2:5]) == sum(fit["answers"]["invalid"].values())
+    assert "training loss" in variant.text and "prompt_example.txt" in variant.text
 
     preds = tmp_path / "preds.csv"
     result = runner.invoke(
