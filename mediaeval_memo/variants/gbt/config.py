@@ -1,7 +1,8 @@
 """The GBT ensemble's settings: which inputs, which members, how much tuning, how they are combined.
 
-Three settings may be left to the data (the defaults): `members` (empty), `pca_components` (-1) and `n_trials`
-(0). A job resolves them once, before its first fit, from its rows, columns and `budget_minutes` (see `plan`)."""
+Four settings may be left to the data (the defaults): `members` (empty), `pca_components` (-1), `n_trials` (0)
+and `tune_patience` (-1). A job resolves them once, before its first fit, from its rows, columns and
+`budget_minutes` (see `plan`)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,19 @@ class GBTConfig(VariantConfig):
             "early makes results depend on machine speed; the trial budget alone is reproducible."
         },
     )
+    tune_patience: int = field(
+        default=-1,
+        metadata={
+            "help": "Stop a member's tuning once this many trials in a row have not raised its best inner Spearman by "
+            "tune_min_gain, and prune a trial after an inner fold where it trails the best trial on the same folds, "
+            "so n_trials is a ceiling; 0 = every trial runs in full; -1 = planned: from the number of labelled "
+            "videos (1 on large data, more on small) when n_trials is planned, 0 when n_trials is set."
+        },
+    )
+    tune_min_gain: float = field(
+        default=0.001,
+        metadata={"help": "The gain in mean inner Spearman that counts as an improvement for tune_patience."},
+    )
     inner_folds: int = field(
         default=3,
         metadata={"help": "Inner folds for tuning when the dataset has none for this outer fold (group-aware)."},
@@ -143,6 +157,10 @@ class GBTConfig(VariantConfig):
             raise ConfigError("budget_minutes", self.budget_minutes, "must be > 0")
         if self.tune_timeout_s < 0:
             raise ConfigError("tune_timeout_s", self.tune_timeout_s, "must be >= 0 (0 = no time budget)")
+        if self.tune_patience < -1:
+            raise ConfigError("tune_patience", self.tune_patience, "must be >= 0 (0 = no early stop), or -1 (planned)")
+        if not 0 <= self.tune_min_gain < 1:
+            raise ConfigError("tune_min_gain", self.tune_min_gain, "must be >= 0 and < 1")
         if self.inner_folds < 2:
             raise ConfigError("inner_folds", self.inner_folds, "must be >= 2")
         if self.ensemble not in ("select", "ridge", "rank_mean"):

@@ -20,6 +20,12 @@ the trees add little, and a tuning trial of the SVR costs seconds times inner fo
 - trials: the most (up to `MAX_TRIALS`) whose estimated cost fits the budget, from the cost model below. The
   budget is planned, not timed: results never depend on the machine's speed, and the log puts the estimate
   beside the time actually taken. A config that sets members, pca_components or n_trials keeps its values.
+- patience: planned trials are a ceiling, not a target. A study stops once `patience(n)` trials in a row have not
+  raised its best inner Spearman by `tune_min_gain`, and prunes a trial that trails the best after an inner fold
+  (`tuning.EarlyStop`). The patience shrinks with the data: on Memento10k's 7000 videos every SVR and TF-IDF
+  study of issue 12 kept its defaults (trial 0) and the untuned recipe matched the tuned one, so one trial
+  without gain ends a study there; on a few hundred videos the defaults are a rougher guess and the trials are
+  cheap, so a study keeps looking for several. A config that sets n_trials runs exactly those (patience 0).
 
 The cost model holds seconds per fit on this project's reference machine (2 CPU cores), measured by
 `benchmarks/gbt_costs.py`; a faster machine finishes early, a slower one late, and the log says which.
@@ -37,6 +43,7 @@ LARGE_ROWS = 2000  # from here the kernel and the text model carry the ensemble 
 RAW_DIM_MAX = 1024  # large data: blocks up to this width enter as they are
 MAX_TRIALS = 30
 PCA_STEPS = (256, 128, 64, 32, 16)  # what a job too dear for its budget reduces its blocks to, largest first
+PATIENCE_VIDEOS = 4000  # patience(n) = PATIENCE_VIDEOS / n trials, at least 1: 7000 videos 1, 500 videos 8
 BUDGET_SHARE = 0.8  # of the budget planned for member fits; the rest goes to transforms, predictions and files
 
 # Seconds for one fit of a member's defaults on n rows of d dense columns with one thread, on the reference
@@ -87,6 +94,11 @@ def choose_members(shape: Shape) -> list[str]:
     if not large:
         members.append("histgb")
     return members
+
+
+def choose_patience(shape: Shape, trials: int) -> int:
+    """Trials in a row without gain after which a planned study stops: fewer the more videos (see the module)."""
+    return max(1, min(trials, round(PATIENCE_VIDEOS / max(shape.n_labelled, 1))))
 
 
 def choose_pca(shape: Shape) -> int:
@@ -155,14 +167,21 @@ def make_plan(config: GBTConfig, shape: Shape) -> Plan:
             if estimate_seconds(shape, members, pca, t, config.bagging_seeds) <= BUDGET_SHARE * budget_s
         ]
         trials = affordable[-1] if affordable else 1
+    if config.tune_patience >= 0:
+        patience = config.tune_patience
+    else:
+        patience = choose_patience(shape, trials) if config.n_trials < 1 and trials > 1 else 0
     estimate = estimate_seconds(shape, members, pca, trials, config.bagging_seeds)
     # Fixed parameters of members the plan left out (a recipe's small trees, on large data) have nothing to fix.
     params = {m: p for m, p in config.params.items() if any(fixes(m, s) for s in members)}
-    planned = dataclasses.replace(config, members=members, pca_components=pca, n_trials=trials, params=params)
+    planned = dataclasses.replace(
+        config, members=members, pca_components=pca, n_trials=trials, params=params, tune_patience=patience
+    )
     origin = {
         "members": "set" if config.members else "planned",
         "pca": "set" if config.pca_components >= 0 else "planned",
         "trials": "set" if config.n_trials >= 1 else "planned",
+        "patience": "set" if config.tune_patience >= 0 else "planned",
     }
     dims = ", ".join(str(d) for _, d in shape.blocks) or "none"
     lines = [
@@ -172,8 +191,17 @@ def make_plan(config: GBTConfig, shape: Shape) -> Plan:
         f"plan: members {', '.join(members)} ({origin['members']}); "
         + (f"PCA to {pca} components per block" if pca else "blocks used as they are (no PCA)")
         + f" ({origin['pca']}{pca_note}); {trials} tuning trial{'s' if trials != 1 else ''} per member and fit "
-        f"({origin['trials']}{'; 1 = the defaults' if trials == 1 else ''})",
-        f"plan: estimated {estimate / 60:.1f} min of member fits against a budget of {config.budget_minutes:g} min",
+        f"({origin['trials']}{'; 1 = the defaults' if trials == 1 else ''})"
+        + (
+            f", at most: a study stops after {patience} trial{'s' if patience != 1 else ''} in a row without a gain "
+            f"of {config.tune_min_gain:g} and prunes a trial trailing the best after an inner fold "
+            f"({origin['patience']})"
+            if patience
+            else ""
+        ),
+        f"plan: estimated {estimate / 60:.1f} min of member fits "
+        + ("if every trial runs " if patience else "")
+        + f"against a budget of {config.budget_minutes:g} min",
     ]
     if estimate > budget_s:
         lines.append(

@@ -23,6 +23,7 @@ Every fit of a transform, a tuning trial, a member or the ensemble is told to th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from functools import partial
@@ -61,7 +62,8 @@ class GBTVariant(Variant[GBTConfig, GBTModel]):
         design = Design.choose(job.dataset, config, lambda _: None, "all")
         design.check_members(config.members, str(job.dataset.features_dir))
         if config.planned:
-            return Planned(config)
+            # Everything that sizes the job is set: the trials too, so they all run (no early stop unless asked).
+            return Planned(dataclasses.replace(config, tune_patience=max(config.tune_patience, 0)))
         shape = Shape(
             n_labelled=job.n_labelled,
             fits=max(job.fits, 1),
@@ -178,6 +180,8 @@ class GBTVariant(Variant[GBTConfig, GBTModel]):
                 "weight": weights[m],
                 "kept": m in fitted,
                 "trials": t.trials,
+                "pruned": t.pruned,
+                "stopped": t.stopped,
                 "seconds": round(seconds[m], 1),
                 "params": t.params,
             }
@@ -185,7 +189,12 @@ class GBTVariant(Variant[GBTConfig, GBTModel]):
         }
         for m, row in members.items():
             verdict = f"weight {row['weight']:.2f}" if row["kept"] else "weight 0: dropped, adds nothing"
-            say(f"{ctx.name}: {m}: inner Spearman {row['inner_srcc']:.4f}, {verdict}, {row['seconds']:.0f} s")
+            tuning = f"{row['trials']} trial{'s' if row['trials'] != 1 else ''}"
+            if row["pruned"]:
+                tuning += f", {row['pruned']} pruned"
+            if row["stopped"]:
+                tuning += f", stopped on {row['stopped']}"
+            say(f"{ctx.name}: {m}: inner Spearman {row['inner_srcc']:.4f}, {verdict}, {tuning}, {row['seconds']:.0f} s")
         say(f"{ctx.name}: ensemble ({config.ensemble}) inner out-of-fold Spearman {inner_ensemble:.4f}")
         report = {
             "fold": ctx.fold,
@@ -195,6 +204,8 @@ class GBTVariant(Variant[GBTConfig, GBTModel]):
                 "members": config.members,
                 "pca_components": config.pca_components,
                 "n_trials": config.n_trials,
+                "tune_patience": config.tune_patience,
+                "tune_min_gain": config.tune_min_gain,
                 "ensemble": config.ensemble,
                 "budget_minutes": config.budget_minutes,
             },
@@ -223,9 +234,23 @@ class GBTVariant(Variant[GBTConfig, GBTModel]):
             if saved.get("key") == key:
                 ctx.progress.say(f"{ctx.name}: {m} tuned earlier, reusing {cached}")
                 return Tuned(
-                    m, saved["params"], saved["inner_srcc"], np.asarray(saved["oof"]), saved.get("trials", 0), 0.0
+                    m,
+                    saved["params"],
+                    saved["inner_srcc"],
+                    np.asarray(saved["oof"]),
+                    saved.get("trials", 0),
+                    0.0,
+                    saved.get("pruned", 0),
+                    saved.get("stopped", ""),
                 )
         tuned = tune_member(m, partial(design.view, m), inner, y, ids, config, ctx.progress, ctx.name, self.audit)
-        record = {"key": key, "params": tuned.params, "inner_srcc": tuned.inner_srcc, "trials": tuned.trials}
+        record = {
+            "key": key,
+            "params": tuned.params,
+            "inner_srcc": tuned.inner_srcc,
+            "trials": tuned.trials,
+            "pruned": tuned.pruned,
+            "stopped": tuned.stopped,
+        }
         atomic_write_text(cached, json.dumps({**record, "oof": tuned.oof.tolist()}) + "\n")
         return tuned

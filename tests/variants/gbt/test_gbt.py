@@ -412,3 +412,39 @@ def test_a_member_per_block_reads_that_block_only(dataset: PreparedDataset, tmp_
     again = GBTModel.load(tmp_path / "model")
     test_ids = dataset.split_ids("test")
     assert again.predict_members(dataset, test_ids).equals(model.predict_members(dataset, test_ids))
+
+
+def test_early_stop_prunes_trailing_trials_and_stops_after_its_patience() -> None:
+    from mediaeval_memo.variants.gbt.tuning import EarlyStop
+
+    stop = EarlyStop(patience=2, min_gain=0.01)
+    assert not stop.prune([0.1])  # nothing to compare with before the first trial
+    assert not stop.finished(0.50, [0.4, 0.5, 0.6])
+    assert stop.prune([0.39]) and not stop.prune([0.41]) and stop.prune([0.45, 0.44])
+    assert not stop.prune([0.1, 0.1, 0.1])  # a trial's last fold gives its value: never pruned there
+    assert not stop.finished(0.505, [0.4, 0.51, 0.605])  # better, but by less than the gain: no reset
+    assert stop.best == 0.505 and stop.since_gain == 1  # ... though it is the new best to beat
+    assert stop.finished(None, [0.3]) and stop.pruned == 1
+    assert stop.stopped == "no gain of 0.01 in the last 2 trials"
+    again = EarlyStop(patience=2, min_gain=0.01)
+    for value in (0.5, 0.49, 0.52, 0.51):
+        assert not again.finished(value, [value])
+    assert again.finished(0.525, [0.525])  # 0.52 reset the count; 0.51 and 0.525 gained less than 0.01
+    off = EarlyStop(patience=0, min_gain=0.01)
+    assert not off.finished(0.5, [0.5]) and not off.prune([0.0])
+    assert not any(off.finished(0.1, [0.1]) for _ in range(50)) and off.stopped == ""
+
+
+def test_a_planned_study_stops_early_and_a_set_one_runs_every_trial(dataset: PreparedDataset, tmp_path: Path) -> None:
+    """The same member and folds: with a patience, tuning ends before its 12 trials (the log and the fit's report
+    say on what); with the trials set, all 12 run, as they did before early stopping existed."""
+    logs = io.StringIO()
+    patient = fit(dataset, fast_config(["lightgbm"], n_trials=12, tune_patience=1), 0, progress=Reporter(logs))
+    row = patient.report()["members"]["lightgbm"]
+    assert row["trials"] < 12 and row["stopped"] == "no gain of 0.001 in the last 1 trial"
+    assert "stopped on no gain of 0.001 in the last 1 trial" in logs.getvalue()
+    assert patient.report()["settings"]["tune_patience"] == 1
+    full = fit(dataset, fast_config(["lightgbm"], n_trials=12), 0)
+    row = full.report()["members"]["lightgbm"]
+    assert (row["trials"], row["pruned"], row["stopped"]) == (12, 0, "the trial budget (12)")
+    assert full.report()["settings"]["tune_patience"] == 0

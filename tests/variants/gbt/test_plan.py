@@ -36,6 +36,19 @@ def test_small_data_tunes_every_member_on_reduced_blocks() -> None:
     assert plan.config.n_trials >= 10
 
 
+def test_planned_trials_are_a_ceiling_with_a_patience_set_by_the_data_size() -> None:
+    large, small = make_plan(GBTConfig(), MEMENTO), make_plan(GBTConfig(), VIDEM)
+    assert large.config.tune_patience == 1  # 7000 videos: one trial without gain ends a study
+    assert 5 <= small.config.tune_patience < small.config.n_trials  # 500 videos: it keeps looking, and can stop
+    assert "at most: a study stops after 1 trial in a row without a gain of 0.001" in large.lines[1]
+    assert "if every trial runs against a budget of 10 min" in large.lines[2]
+    # Trials set: every one runs (no patience) unless a patience is set too.
+    assert make_plan(GBTConfig(n_trials=3), MEMENTO).config.tune_patience == 0
+    assert make_plan(GBTConfig(n_trials=3, tune_patience=2), MEMENTO).config.tune_patience == 2
+    assert make_plan(GBTConfig(tune_patience=0), MEMENTO).config.tune_patience == 0
+    assert make_plan(GBTConfig(budget_minutes=0.1), MEMENTO).config.tune_patience == 0  # 1 trial: nothing to stop
+
+
 def test_a_bigger_budget_buys_more_trials_and_set_fields_are_kept() -> None:
     small = make_plan(GBTConfig(budget_minutes=5), MEMENTO).config.n_trials
     large = make_plan(GBTConfig(budget_minutes=40), MEMENTO).config.n_trials
