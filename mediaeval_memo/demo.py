@@ -71,16 +71,27 @@ DEMO_MODELS = {
 @dataclass
 class DemoContext:
     """What the steps share: the output folder, where to print (the steps' results; long steps' progress goes to
-    `progress`), and what each step produced."""
+    `progress`), and what each step produced, one typed field per result, in the order the steps fill them."""
 
     out: Path
     echo: Callable[[str], None]
     seed: int = 0
     workers: int = 1
     progress: Reporter = field(default_factory=Reporter)
-    releases: dict[str, Path] = field(default_factory=dict)
-    prepared: dict[str, Path] = field(default_factory=dict)
-    results: dict[str, Any] = field(default_factory=dict)
+    releases: dict[str, Path] = field(default_factory=dict)  # write_samples: layout -> sample release
+    prepared: dict[str, Path] = field(default_factory=dict)  # prepare_samples: layout -> prepared dataset
+    models: dict[str, Path] = field(default_factory=dict)  # train_models: model name -> `memo train` output
+    test_predictions: Path | None = None  # predict_test
+    run_files: list[Path] = field(default_factory=list)  # package_and_validate: validated run files
+    srcc: dict[str, float] = field(default_factory=dict)  # score_oof: model name -> out-of-fold Spearman
+    leaderboard: list[Path] = field(default_factory=list)  # leaderboard: files written
+    pages: list[Path] = field(default_factory=list)  # write_reports: the run page and the leaderboard page
+
+    def require_test_predictions(self) -> Path:
+        """The test predictions `predict_test` wrote; a step run before it is a bug in `STEPS`."""
+        if self.test_predictions is None:
+            raise RuntimeError("no test predictions yet: predict_test runs before this step")
+        return self.test_predictions
 
 
 DemoStep = Callable[[DemoContext], None]
@@ -129,23 +140,21 @@ def train_models(ctx: DemoContext) -> None:
     from mediaeval_memo.experiments.runner import train
 
     data = ctx.prepared[DEMO_DATASET]
-    models: dict[str, Path] = {}
     for name, features in DEMO_MODELS.items():
         out = ctx.out / "models" / name
         result = train("gbt", data, out, overrides={**QUICK_RECIPE, "features": features}, progress=Reporter.silent())
         assert result.oof_srcc is not None
         ctx.echo(f"  {name}: out-of-fold Spearman {result.oof_srcc:.3f} ({out})")
-        models[name] = out
-    ctx.results["models"] = models
+        ctx.models[name] = out
 
 
 def predict_test(ctx: DemoContext) -> None:
     """The best-featured model scores the test split (what a run file is made from)."""
     from mediaeval_memo.experiments.runner import predict
 
-    model = ctx.results["models"]["gbt-text-hist"]
+    model = ctx.models["gbt-text-hist"]
     path = predict(model, ctx.prepared[DEMO_DATASET], "test", ctx.out / "predictions" / "test_gbt-text-hist.csv")
-    ctx.results["test_predictions"] = path
+    ctx.test_predictions = path
     ctx.echo(f"  wrote {path}")
 
 
@@ -158,7 +167,7 @@ def package_and_validate(ctx: DemoContext) -> None:
     data = ctx.prepared[DEMO_DATASET]
     profile = load_profile("me25")
     packaged = package_run(
-        [str(ctx.results["test_predictions"])],
+        [str(ctx.require_test_predictions())],
         team="demo",
         subtask="1",
         run=1,
@@ -167,12 +176,12 @@ def package_and_validate(ctx: DemoContext) -> None:
         data=data,
         split="test",
     )
-    ids = PreparedDataset.load(data).split("test")["video_id"].astype(str).tolist()
+    ids = PreparedDataset.load(data).split_ids("test")
     result = validate_paths([packaged.path], profile, ids)
     if not result.ok:
         problems = [*result.problems, *(p for f in result.files for p in f.problems)]
         raise RuntimeError(f"the demo's run file failed validation: {'; '.join(map(str, problems))}")
-    ctx.results["run_files"] = [packaged.path]
+    ctx.run_files = [packaged.path]
     ctx.echo(f"  wrote {packaged.path} ({packaged.rows} rows, profile {profile.name}); validated: no problems")
 
 
@@ -183,11 +192,11 @@ def score_oof(ctx: DemoContext) -> None:
     from mediaeval_memo.evaluation.score import score_run
 
     gold = load_gold(ctx.prepared[DEMO_DATASET])
-    for name, model in ctx.results["models"].items():
+    for name, model in ctx.models.items():
         report = score_run(model / "oof_predictions.csv", gold, Settings(2000, ctx.seed, method="percentile"))
         s = report.scores["srcc"]
         assert s.interval is not None
-        ctx.results.setdefault("srcc", {})[name] = s.value
+        ctx.srcc[name] = s.value
         ctx.echo(f"  {name}: Spearman {s.value:.3f} [{s.interval.low:.3f}, {s.interval.high:.3f}]  {s.signature}")
 
 
@@ -199,7 +208,7 @@ def leaderboard(ctx: DemoContext) -> None:
 
     gold = load_gold(ctx.prepared[DEMO_DATASET])
     runs = []
-    for name, model in ctx.results["models"].items():
+    for name, model in ctx.models.items():
         # Copied under the model's name so that the leaderboard shows it.
         path = ctx.out / "predictions" / f"oof_{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +216,7 @@ def leaderboard(ctx: DemoContext) -> None:
         runs.append(path)
     board = build_leaderboard(runs, gold, Settings(2000, ctx.seed, method="percentile"))
     written = write_leaderboard(board, ctx.out / "leaderboards" / "demo", ("md",), plot=True)
-    ctx.results["leaderboard"] = written
+    ctx.leaderboard = written
     ctx.echo("\n".join(f"  {line}" for line in render_markdown(board).strip().splitlines()))
 
 
@@ -219,13 +228,13 @@ def write_reports(ctx: DemoContext) -> None:
     from mediaeval_memo.experiments.report import build_run_page, write_run_page
     from mediaeval_memo.report.board import build_board_page, write_board_page
 
-    model = ctx.results["models"]["gbt-text-hist"]
+    model = ctx.models["gbt-text-hist"]
     run_page = write_run_page(build_run_page(model, settings=Settings(2000, ctx.seed)), ctx.out / "report.html")
-    runs = [ctx.out / "predictions" / f"oof_{name}.csv" for name in ctx.results["models"]]
+    runs = [ctx.out / "predictions" / f"oof_{name}.csv" for name in ctx.models]
     settings = Settings(2000, ctx.seed, method="percentile")
     board = build_board_page(runs, load_gold(ctx.prepared[DEMO_DATASET]), settings)
     board_page = write_board_page(board, ctx.out / "leaderboards" / "demo.html", "Demo leaderboard")
-    ctx.results["pages"] = [run_page, board_page]
+    ctx.pages = [run_page, board_page]
     ctx.echo(f"  report of gbt-text-hist: {run_page}")
     ctx.echo(f"  leaderboard page: {board_page}")
 
@@ -237,11 +246,11 @@ def show_artifacts(ctx: DemoContext) -> None:
         ("sample releases", ctx.out / "releases"),
         ("prepared datasets", ctx.out / "prepared"),
         ("feature blocks", data / "features"),
-        *((f"model {name}", path) for name, path in ctx.results["models"].items()),
-        ("test predictions", ctx.results["test_predictions"]),
-        *(("run file", path) for path in ctx.results.get("run_files", [])),
-        *(("leaderboard", path) for path in ctx.results["leaderboard"]),
-        *(("page", path) for path in ctx.results.get("pages", [])),
+        *((f"model {name}", path) for name, path in ctx.models.items()),
+        ("test predictions", ctx.require_test_predictions()),
+        *(("run file", path) for path in ctx.run_files),
+        *(("leaderboard", path) for path in ctx.leaderboard),
+        *(("page", path) for path in ctx.pages),
     ]
     width = max(len(label) for label, _ in lines)
     for label, path in lines:

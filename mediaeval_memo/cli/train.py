@@ -161,10 +161,22 @@ def train(
     help="qwen-vl without training: --model is a model name or path, the paper's prompt as is; reports the "
     "invalid answers by reason (no number, out of range, truncated).",
 )
+@click.option(
+    "--variant",
+    default=None,
+    help="With --zero-shot: the variant whose untrained model predicts (default: qwen-vl, the one that can).",
+)
 @click.option("--head", default=None, help="With --zero-shot: generate (default) or expected.")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="With --zero-shot: a qwen-vl config field.")
 def predict(
-    model_dir: Path, data_dir: Path, split: str, out: Path, zero_shot: bool, head: str | None, pairs: tuple[str, ...]
+    model_dir: Path,
+    data_dir: Path,
+    split: str,
+    out: Path,
+    zero_shot: bool,
+    variant: str | None,
+    head: str | None,
+    pairs: tuple[str, ...],
 ) -> None:
     """Score a split of a prepared dataset with a trained model (writes video_id,score)."""
     from mediaeval_memo.core.progress import Reporter
@@ -172,15 +184,17 @@ def predict(
     if zero_shot:
         from mediaeval_memo.experiments.zero_shot import predict_zero_shot
 
-        result = predict_zero_shot(str(model_dir), data_dir, split, out, _overrides(pairs, head=head), Reporter())
-        if result.answers is not None:
-            click.echo(f"invalid answers: {result.answers.describe()} (replaced by the labelled mean)")
+        result = predict_zero_shot(
+            str(model_dir), data_dir, split, out, _overrides(pairs, head=head), Reporter(), variant=variant or "qwen-vl"
+        )
+        for note in result.notes:
+            click.echo(note)
         if result.srcc is not None:
             click.echo(f"Spearman on {split}: {result.srcc:.4f}  error analysis: {result.analysis}")
         click.echo(f"wrote {result.predictions}")
         return
-    if head is not None or pairs:
-        raise click.UsageError("--head and --set apply to --zero-shot only")
+    if head is not None or pairs or variant is not None:
+        raise click.UsageError("--variant, --head and --set apply to --zero-shot only")
     from mediaeval_memo.experiments.runner import predict as run_predict
 
     path = run_predict(model_dir, data_dir, split, out, Reporter())

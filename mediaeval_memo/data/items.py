@@ -206,12 +206,18 @@ class PreparedDataset:
             )
         return self.items[self.items["split"] == name]
 
+    def split_ids(self, name: str) -> list[str]:
+        """The video ids of split `name`, in item-table order: how a split becomes the ids a model predicts."""
+        return self.split(name)["video_id"].astype(str).tolist()
+
     def labelled(self, target: str) -> pd.DataFrame:
         """Rows whose `target` is known (train and dev, typically)."""
         return self.items[np.isfinite(self.items[target].astype(float))]
 
     def rows(self, ids: Sequence[str]) -> pd.DataFrame:
         """Rows for `ids`, in that order."""
+        if isinstance(ids, str):  # a split name where ids belong: `split_ids(name)` turns one into the other
+            raise TypeError(f"rows() takes video ids, not the string {ids!r}; use split_ids() for a split")
         indexed = self.items.set_index("video_id", drop=False)
         missing = [i for i in ids if i not in indexed.index]
         if missing:

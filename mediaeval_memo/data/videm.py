@@ -115,7 +115,21 @@ def read_videm(root: Path) -> Release:
         frames_dir if frames_dir.is_dir() else None,
         organiser_features=features,
     )
-    return release.declare({**roles, "transcript": "feature"}, ids.notes())
+    return release.declare({**roles, "transcript": "feature"}, _stray_transcripts(root, known) + ids.notes())
+
+
+def _stray_transcripts(root: Path, known: set[str]) -> list[str]:
+    """A note naming the transcripts of videos that are in neither video list (read by nobody), with a count."""
+    stray = sorted(
+        display(path, root)
+        for _, _, prefix in SPLITS
+        for path in (root / f"{prefix}-stt").glob("*.txt")
+        if path.stem not in known
+    )
+    if not stray:
+        return []
+    shown = ", ".join(stray[:3]) + (", ..." if len(stray) > 3 else "")
+    return [f"{len(stray)} transcript(s) of videos in neither video list, not read: {shown}"]
 
 
 def _extra_columns(
@@ -175,6 +189,7 @@ READER = ReaderSpec(
         "an organiser `.npy` that is not a numeric array, holds NaN or inf, has an odd shape, or names an "
         "unknown video",
     ),
+    warns=("transcripts of videos in neither video list (not read)",),
     tolerates=(
         "empty or absent transcripts",
         "other columns (kept as `meta_<snake_case>` when every value is a number, as text otherwise)",

@@ -52,7 +52,7 @@ from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import ITEMS_FILE, PreparedDataset, read_json_file
 from mediaeval_memo.data.splits import holdout, split_folds
 from mediaeval_memo.variants import get_variant
-from mediaeval_memo.variants.base import FitContext, Job, Model, Variant, VariantConfig
+from mediaeval_memo.variants.base import AnyVariant, FitContext, Job, Model, VariantConfig
 
 VARIANT_FILE = "variant.json"
 RUN_FILE = "run.json"
@@ -104,7 +104,7 @@ def training_ids(dataset: PreparedDataset, target: str, fold: int | None) -> lis
 
 def fit_context(
     dataset: PreparedDataset,
-    variant: Variant,
+    variant: AnyVariant,
     config: VariantConfig,
     fold: int | None,
     workdir: Path,
@@ -267,7 +267,12 @@ def _forget_unfinished(out: Path, fresh: bool) -> None:
 
 
 def _cross_validate(
-    variant: Variant, dataset: PreparedDataset, config: VariantConfig, chosen: list[int], out: Path, progress: Reporter
+    variant: AnyVariant,
+    dataset: PreparedDataset,
+    config: VariantConfig,
+    chosen: list[int],
+    out: Path,
+    progress: Reporter,
 ) -> dict[int, float]:
     assert dataset.folds is not None or not chosen
     unlabelled = dataset.with_labels_of(())
@@ -332,7 +337,7 @@ def _pool_folds(
 
 
 def _fit_final(
-    variant: Variant, dataset: PreparedDataset, config: VariantConfig, out: Path, progress: Reporter
+    variant: AnyVariant, dataset: PreparedDataset, config: VariantConfig, out: Path, progress: Reporter
 ) -> Path | None:
     ctx = fit_context(dataset, variant, config, None, out / "final" / "work", progress)
     progress.say(describe_split(ctx))
@@ -344,7 +349,7 @@ def _fit_final(
     if not len(dataset.split("test")):
         return None
     test_path = out / "predictions_test.csv"
-    write_predictions(model.predict(dataset.with_labels_of(()), "test", progress), test_path)
+    write_predictions(model.predict(dataset.with_labels_of(()), dataset.split_ids("test"), progress), test_path)
     progress.say(f"test predictions: {test_path}")
     return test_path
 
@@ -425,7 +430,7 @@ def predict(
     if rows.empty:
         raise InputError(Problem(str(dataset.root), "the split has no videos", field="split", value=split))
     _, model = load_model(model_dir)
-    scores = model.predict(dataset.with_labels_of(()), split, progress or Reporter())
+    scores = model.predict(dataset.with_labels_of(()), dataset.split_ids(split), progress or Reporter())
     check_scores(scores, rows["video_id"].tolist())
     path = write_predictions(scores.reindex(rows["video_id"]), out)
     write_artifacts(path.parent, model)

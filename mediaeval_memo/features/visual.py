@@ -15,6 +15,7 @@ torch and transformers are imported only for Hugging Face encoders.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,10 +179,10 @@ def extract_visual_features(
     overwrite: bool = False,
     progress: Reporter | None = None,
 ) -> ExtractResult:
-    """The block `visual__<encoder>__<pooling>` (or `videm__<Name>__<pooling>`) over every video."""
+    """The block `visual__<encoder>__<pooling>` (or `videm__<Name>__<pooling>`) over every video: the organiser's
+    features of a VIDEM release (`_organiser_block`) or an encoder over the prepared frames (`_frame_block`)."""
     progress = progress or Reporter.silent()
     dataset = PreparedDataset.load(data_dir)
-    ids = dataset.items["video_id"].astype(str).tolist()
     if pooling not in POOLINGS:
         raise InputError(
             Problem(
@@ -191,29 +192,9 @@ def extract_visual_features(
                 value=pooling,
             )
         )
+    store = _Store(dataset, dataset.items["video_id"].astype(str).tolist(), chunk_size, overwrite, progress)
     if encoder.startswith(VIDEM_PREFIX):
-        name = encoder[len(VIDEM_PREFIX) :]
-        dirs = videm_feature_dirs(dataset, name)
-        if not name or not any(d.is_dir() for d in dirs):
-            raise InputError(
-                Problem(
-                    "command line",
-                    field="--encoder",
-                    message=f"no organiser features of that name (looked in {', '.join(map(str, dirs))})",
-                    value=encoder,
-                )
-            )
-        signature: dict[str, object] = {"extractor": "videm", "model": name, "pooling": pooling}
-        return extract_block(
-            dataset.root,
-            signature,
-            ids,
-            lambda: videm_encoder(dirs, pooling),
-            chunk_size=chunk_size,
-            overwrite=overwrite,
-            progress=progress,
-            extra_meta={"encoder": encoder, "sources": [str(d) for d in dirs]},
-        )
+        return _organiser_block(store, encoder, pooling)
     if pooling != "mean":
         raise InputError(
             Problem(
@@ -223,23 +204,71 @@ def extract_visual_features(
                 value=pooling,
             )
         )
-    frames = _frames_of(dataset, ids)
+    return _frame_block(store, encoder, device, batch_size)
+
+
+@dataclass(frozen=True)
+class _Store:
+    """Where and how a block is written: the dataset, every video id in item-table order, and the write settings."""
+
+    dataset: PreparedDataset
+    ids: list[str]
+    chunk_size: int
+    overwrite: bool
+    progress: Reporter
+
+    def extract(
+        self,
+        signature: dict[str, object],
+        make: Callable[[], Callable[[Sequence[str]], np.ndarray]],
+        extra_meta: dict[str, object],
+    ) -> ExtractResult:
+        return extract_block(
+            self.dataset.root,
+            signature,
+            self.ids,
+            make,
+            chunk_size=self.chunk_size,
+            overwrite=self.overwrite,
+            progress=self.progress,
+            extra_meta=extra_meta,
+        )
+
+
+def _organiser_block(store: _Store, encoder: str, pooling: str) -> ExtractResult:
+    """`videm__<Name>__<pooling>`: the organiser's per-frame features of a VIDEM release, pooled per video."""
+    name = encoder[len(VIDEM_PREFIX) :]
+    dirs = videm_feature_dirs(store.dataset, name)
+    if not name or not any(d.is_dir() for d in dirs):
+        raise InputError(
+            Problem(
+                "command line",
+                field="--encoder",
+                message=f"no organiser features of that name (looked in {', '.join(map(str, dirs))})",
+                value=encoder,
+            )
+        )
+    signature: dict[str, object] = {"extractor": "videm", "model": name, "pooling": pooling}
+    return store.extract(
+        signature, lambda: videm_encoder(dirs, pooling), {"encoder": encoder, "sources": [str(d) for d in dirs]}
+    )
+
+
+def _frame_block(store: _Store, encoder: str, device: str, batch_size: int) -> ExtractResult:
+    """`visual__<encoder>__mean`: colour histograms or an image model over each video's prepared frames, averaged;
+    a video without frames gets zeros (and the count is said)."""
+    frames = _frames_of(store.dataset, store.ids)
     missing = sum(1 for f in frames.values() if not f)
     if missing:
-        progress.say(f"{missing} videos have no prepared frames: their vectors are zeros")
+        store.progress.say(f"{missing} videos have no prepared frames: their vectors are zeros")
     n_frames = max(len(f) for f in frames.values())
     if encoder in HISTOGRAM_ENCODERS:
-        signature = {"extractor": "visual", "model": encoder, "frames": n_frames, "pooling": "mean"}
+        signature: dict[str, object] = {"extractor": "visual", "model": encoder, "frames": n_frames, "pooling": "mean"}
         mode = HISTOGRAM_ENCODERS[encoder]
-        return extract_block(
-            dataset.root,
+        return store.extract(
             signature,
-            ids,
             lambda: histogram_encoder(frames, mode),
-            chunk_size=chunk_size,
-            overwrite=overwrite,
-            progress=progress,
-            extra_meta={"encoder": encoder, "bins": HISTOGRAM_BINS, "missing_frames": missing},
+            {"encoder": encoder, "bins": HISTOGRAM_BINS, "missing_frames": missing},
         )
     device = resolve_device(device)
     signature = {"extractor": "visual", "model": model_label(encoder), "frames": n_frames, "pooling": "mean"}
@@ -248,13 +277,4 @@ def extract_visual_features(
         processor, model = load_image_encoder(encoder, device)
         return hf_encoder(frames, processor, model, device, batch_size)
 
-    return extract_block(
-        dataset.root,
-        signature,
-        ids,
-        make,
-        chunk_size=chunk_size,
-        overwrite=overwrite,
-        progress=progress,
-        extra_meta={"encoder": encoder, "device": device, "missing_frames": missing},
-    )
+    return store.extract(signature, make, {"encoder": encoder, "device": device, "missing_frames": missing})

@@ -45,32 +45,13 @@ class TransformersBackend:
     def __init__(self, name_or_path: str, device: str = "auto"):
         import torch
 
-        from mediaeval_memo.models.tiny_gemma import is_tiny_gemma3, tiny_gemma3_causal_lm
+        from mediaeval_memo.models.causal_lm import load_causal_lm
 
         self.model = name_or_path
-        self._lm: Any
-        self._tokenizer: Any
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        if is_tiny_gemma3(name_or_path):
-            self._lm, self._tokenizer = tiny_gemma3_causal_lm()
-        else:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-            try:
-                self._tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-                self._lm = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype).eval()
-            except OSError as exc:
-                raise InputError(
-                    Problem(
-                        "command line",
-                        f"cannot load the model ({str(exc).splitlines()[0]})",
-                        field="--llm",
-                        value=name_or_path,
-                    )
-                ) from None
+        self._lm, self._tokenizer = load_causal_lm(name_or_path, self.device, source="--llm")
         self._tokenizer.padding_side = "left"
         # Prompts longer than the model's context lose their start: the video and the instruction come last.
         self._tokenizer.truncation_side = "left"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from scipy.stats import rankdata
 
 from mediaeval_memo.core.errors import InputError, Problem, ProblemList
@@ -104,88 +105,33 @@ def package_run(
     clip: bool = False,
     rescale: Rescale | None = None,
 ) -> Packaged:
-    """Write one run file; every way the inputs fall short is an InputError, and nothing is half-written."""
-    if clip and rescale is not None:
-        raise InputError(Problem("--clip", "give --clip or --rescale, not both", field="--rescale", value=rescale))
-    if rescale is not None and rescale not in RESCALES:
-        raise InputError(Problem("--rescale", f"not one of {', '.join(RESCALES)}", field="--rescale", value=rescale))
-    require_output_folder(out_dir, "the folder the run file is written into")
-    sub = profile.subtask(subtask)
-    problems = ProblemList()
-    if not re.fullmatch(profile.team_pattern, team):
-        problems.add(profile.source, f"team name must match {profile.team_pattern}", field="team", value=team)
-    if not 1 <= run <= profile.max_runs:
-        problems.add(
-            profile.source,
-            f"run number must be 1..{profile.max_runs} (profile {profile.name} allows {profile.max_runs} runs "
-            "per subtask)",
-            field="run",
-            value=run,
-        )
-    problems.raise_if_any()
+    """Write one run file; every way the inputs fall short is an InputError, and nothing is half-written.
+
+    The steps: check the options; assign a predictions file to each score column; the ids the run must cover (the
+    dataset's split, else the first file's); each column's scores checked against those ids and brought into the
+    profile's range as asked; the ids checked against the profile's pattern; the bytes rendered and validated as
+    the validator would; then written, with the Spearman between raw and written scores per column."""
+    sub = _check_options(profile, subtask, team, run, out_dir, clip, rescale)
     files = assign_predictions(predictions, sub)
-    name = profile.file_name_for(team, sub, run, tag)
-    target = Path(out_dir) / name
+    target = Path(out_dir) / profile.file_name_for(team, sub, run, tag)
     if target.exists() and not force:
         raise InputError(Problem(str(target), "exists; pass --force to replace it"))
     tables = {column: read_predictions(path) for column, path in files.items()}
-    if data is not None:
-        ids = PreparedDataset.load(data).split(split)["video_id"].astype(str).tolist()
-        id_source = f"{data} ({split} split)"
-        if not ids:
-            raise InputError(Problem(str(data), f"the {split} split has no videos", field="split", value=split))
-    else:
-        first = next(iter(tables.values()))
-        ids = first["video_id"].astype(str).tolist()
-        id_source = str(files[next(iter(tables))])
-    wanted = set(ids)
-    scores: dict[str, dict[str, float]] = {}
+    ids, id_source = _run_ids(data, split, tables, files)
+    problems = ProblemList()
     raw: dict[str, dict[str, float]] = {}
+    scores: dict[str, dict[str, float]] = {}
     changed: dict[str, str] = {}
     warnings: list[str] = []
-    low, high = profile.score_range
-    id_rule = re.compile(profile.id_pattern)
     for column, table in tables.items():
-        path = files[column]
-        values = dict(zip(table["video_id"].astype(str), table["score"].astype(float), strict=True))
-        missing = [v for v in ids if v not in values]
-        extra = [v for v in values if v not in wanted]
-        if missing:
-            problems.add(
-                path, f"{len(missing)} videos of {id_source} have no prediction (first: {', '.join(missing[:SHOW])})"
-            )
-        if extra:
-            problems.add(
-                path, f"{len(extra)} predicted videos are not in {id_source} (first: {', '.join(extra[:SHOW])})"
-            )
-        raw[column] = values
-        outside = [(line, v, s) for line, (v, s) in enumerate(values.items(), start=2) if not low <= s <= high]
-        if rescale is not None:
-            if not (missing or extra):  # the ranks are over exactly the videos of the run
-                mapped = rescaled([values[v] for v in ids], rescale, low, high)
-                values = dict(zip(ids, mapped, strict=True))
-                changed[column] = f"rescaled by {rescale} into [{low:g}, {high:g}]"
-        elif outside and not clip:
-            line, vid, value = outside[0]
-            problems.add(
-                path,
-                f"{len(outside)} scores outside the profile's range [{low:g}, {high:g}] "
-                f"(first: {vid} = {value:g} on line {line}); pass --rescale rank (keeps the ranking, ties as ties) "
-                "or --rescale minmax (keeps the spacing too), or --clip (ties them at the bounds: changes the "
-                "Spearman)",
-            )
-        elif outside:
-            warnings.append(f"{path}: clipped {len(outside)} scores into [{low:g}, {high:g}]")
-            values = {v: min(high, max(low, s)) for v, s in values.items()}
-            changed[column] = f"{len(outside)} clipped into [{low:g}, {high:g}]"
-        scores[column] = values
-    bad_ids = [v for v in ids if not id_rule.fullmatch(v)]
-    if bad_ids:
-        problems.add(
-            id_source,
-            f"{len(bad_ids)} video ids do not match the profile's id pattern {profile.id_pattern} "
-            f"(first: {', '.join(bad_ids[:SHOW])})",
-        )
+        raw[column] = dict(zip(table["video_id"].astype(str), table["score"].astype(float), strict=True))
+        fitted = _in_range(raw[column], files[column], ids, id_source, profile, clip, rescale, problems)
+        scores[column] = fitted.values
+        if fitted.change:
+            changed[column] = fitted.change
+        if fitted.warning:
+            warnings.append(fitted.warning)
+    _check_id_pattern(ids, id_source, profile, problems)
     problems.raise_if_any()
 
     body = render(profile, sub, ids, scores)
@@ -207,6 +153,110 @@ def package_run(
         srcc_raw=srcc_raw,
         changed=changed,
     )
+
+
+def _check_options(
+    profile: Profile, subtask: str, team: str, run: int, out_dir: str | Path, clip: bool, rescale: Rescale | None
+) -> Subtask:
+    """The subtask asked for, once the options that need no file are checked: --clip/--rescale, the output
+    folder, the team name and the run number (the last two reported together)."""
+    if clip and rescale is not None:
+        raise InputError(Problem("--clip", "give --clip or --rescale, not both", field="--rescale", value=rescale))
+    if rescale is not None and rescale not in RESCALES:
+        raise InputError(Problem("--rescale", f"not one of {', '.join(RESCALES)}", field="--rescale", value=rescale))
+    require_output_folder(out_dir, "the folder the run file is written into")
+    sub = profile.subtask(subtask)
+    problems = ProblemList()
+    if not re.fullmatch(profile.team_pattern, team):
+        problems.add(profile.source, f"team name must match {profile.team_pattern}", field="team", value=team)
+    if not 1 <= run <= profile.max_runs:
+        problems.add(
+            profile.source,
+            f"run number must be 1..{profile.max_runs} (profile {profile.name} allows {profile.max_runs} runs "
+            "per subtask)",
+            field="run",
+            value=run,
+        )
+    problems.raise_if_any()
+    return sub
+
+
+def _run_ids(
+    data: str | Path | None, split: str, tables: dict[str, pd.DataFrame], files: dict[str, Path]
+) -> tuple[list[str], str]:
+    """The ids the run file must hold, and where they come from: the dataset's split, else the first file's ids."""
+    if data is not None:
+        ids = PreparedDataset.load(data).split_ids(split)
+        if not ids:
+            raise InputError(Problem(str(data), f"the {split} split has no videos", field="split", value=split))
+        return ids, f"{data} ({split} split)"
+    first = next(iter(tables))
+    return tables[first]["video_id"].astype(str).tolist(), str(files[first])
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    values: dict[str, float]
+    change: str | None = None  # how the scores were changed, if at all
+    warning: str | None = None
+
+
+def _in_range(
+    values: dict[str, float],
+    path: Path,
+    ids: list[str],
+    id_source: str,
+    profile: Profile,
+    clip: bool,
+    rescale: Rescale | None,
+    problems: ProblemList,
+) -> _Fitted:
+    """One column's scores checked against the run's ids (none missing, none extra) and brought into the profile's
+    range: rescaled (by rank or linearly) or clipped when asked; scores outside it otherwise are a problem."""
+    wanted = set(ids)
+    low, high = profile.score_range
+    missing = [v for v in ids if v not in values]
+    extra = [v for v in values if v not in wanted]
+    if missing:
+        problems.add(
+            path, f"{len(missing)} videos of {id_source} have no prediction (first: {', '.join(missing[:SHOW])})"
+        )
+    if extra:
+        problems.add(path, f"{len(extra)} predicted videos are not in {id_source} (first: {', '.join(extra[:SHOW])})")
+    outside = [(line, v, s) for line, (v, s) in enumerate(values.items(), start=2) if not low <= s <= high]
+    if rescale is not None:
+        if missing or extra:  # the ranks are over exactly the videos of the run
+            return _Fitted(values)
+        mapped = rescaled([values[v] for v in ids], rescale, low, high)
+        return _Fitted(dict(zip(ids, mapped, strict=True)), f"rescaled by {rescale} into [{low:g}, {high:g}]")
+    if outside and not clip:
+        line, vid, value = outside[0]
+        problems.add(
+            path,
+            f"{len(outside)} scores outside the profile's range [{low:g}, {high:g}] "
+            f"(first: {vid} = {value:g} on line {line}); pass --rescale rank (keeps the ranking, ties as ties) "
+            "or --rescale minmax (keeps the spacing too), or --clip (ties them at the bounds: changes the "
+            "Spearman)",
+        )
+        return _Fitted(values)
+    if outside:
+        return _Fitted(
+            {v: min(high, max(low, s)) for v, s in values.items()},
+            f"{len(outside)} clipped into [{low:g}, {high:g}]",
+            f"{path}: clipped {len(outside)} scores into [{low:g}, {high:g}]",
+        )
+    return _Fitted(values)
+
+
+def _check_id_pattern(ids: list[str], id_source: str, profile: Profile, problems: ProblemList) -> None:
+    id_rule = re.compile(profile.id_pattern)
+    bad_ids = [v for v in ids if not id_rule.fullmatch(v)]
+    if bad_ids:
+        problems.add(
+            id_source,
+            f"{len(bad_ids)} video ids do not match the profile's id pattern {profile.id_pattern} "
+            f"(first: {', '.join(bad_ids[:SHOW])})",
+        )
 
 
 def render(profile: Profile, subtask: Subtask, ids: Sequence[str], scores: dict[str, dict[str, float]]) -> bytes:

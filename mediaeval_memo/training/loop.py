@@ -364,99 +364,165 @@ def train_loop(
         return _outcome(state, resumed_from)
     if resumed_from is not None:
         progress.say(f"resuming from {workdir / CHECKPOINT_DIR} at step {state.global_step} (epoch {state.epoch})")
-    tracker = _Tracker(accelerator, config)
-    use_bf16 = resolve_bf16(config)
-    meter = _Meter(accelerator.device, state.epoch_loss_sum, world)
-
-    def save(s: LoopState) -> None:
-        s.epoch_loss_sum = meter.epoch_sum()
-        checkpoints.save(s)
-
-    def evaluate(epoch_done: float, train_loss: float) -> bool:
-        """Run eval_fn, keep the best weights; True when early stopping says stop."""
-        entry: dict[str, Any] = {"step": state.global_step, "epoch": epoch_done, "train_loss": train_loss}
-        state.history.append(entry)
-        if eval_fn is None:
-            return False
-        entry["val_spearman"] = metric = float(eval_fn(raw_model))
-        model.train()
-        progress.say(f"step {state.global_step} epoch {epoch_done:.2f}: held-out Spearman {metric:.4f}")
-        tracker.log({"val/spearman": metric}, step=state.global_step)
-        if math.isfinite(metric) and (state.best_metric is None or metric > state.best_metric):
-            state.best_metric, state.best_step, state.evals_without_improvement = metric, state.global_step, 0
-            if accelerator.is_main_process:
-                save_trainable(raw_model, workdir / BEST_FILE)
-        else:
-            state.evals_without_improvement += 1
-        patience = config.early_stopping_patience
-        return patience > 0 and state.evals_without_improvement >= patience
+    run = _Run(
+        config=config,
+        state=state,
+        resumed_from=resumed_from,
+        accelerator=accelerator,
+        model=model,
+        raw_model=raw_model,
+        params=params,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        checkpoints=checkpoints,
+        tracker=_Tracker(accelerator, config),
+        meter=_Meter(accelerator.device, state.epoch_loss_sum, world),
+        loss_fn=loss_fn,
+        eval_fn=eval_fn,
+        use_bf16=resolve_bf16(config),
+        total_steps=total_steps,
+        best_path=workdir / BEST_FILE,
+        progress=progress,
+    )
 
     model.train()
-    steps_this_call = 0
     stop = False
     with progress.task("train", total=total_steps) as task:
         task.update(completed=state.global_step)
         while not stop and state.epoch < config.epochs and state.global_step < total_steps:
             batches = local_batches(state.epoch)
             while state.batch_in_epoch < len(batches):
-                group = range(state.batch_in_epoch, min(state.batch_in_epoch + config.grad_accum, len(batches)))
-                for i in group:
-                    batch = send_to_device(batches[i], accelerator.device)
-                    with (
-                        contextlib.nullcontext() if i == group[-1] else accelerator.no_sync(model),
-                        torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=use_bf16),
-                    ):
-                        loss = loss_fn(model, batch)
-                    accelerator.backward(loss / len(group))
-                    meter.add(loss, len(group), batch)
-                if config.max_grad_norm is not None:
-                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                state.batch_in_epoch = group[-1] + 1
-                state.global_step += 1
-                steps_this_call += 1
-
-                log_now = state.global_step % config.log_every == 0 or state.global_step == total_steps
-                note, logged = meter.step_done(log_now)
-                if logged is not None:
-                    tracker.log(
-                        {"train/loss": logged, "train/lr": float(scheduler.get_last_lr()[0])}, step=state.global_step
-                    )
-                task.update(completed=state.global_step, note=note)
-
+                run.optimizer_step(batches)
+                task.update(completed=state.global_step, note=run.note)
                 if state.global_step >= total_steps:
                     break
-                if stop_after_steps is not None and steps_this_call >= stop_after_steps:
-                    save(state)
-                    return _outcome(state, resumed_from)
+                if run.paused(stop_after_steps):  # as a kill would leave it, but with this step saved
+                    run.save()
+                    return run.outcome()
                 if state.global_step % config.checkpoint_every == 0:
-                    save(state)
+                    run.save()
+            stop = run.end_of_pass(batches)
+            if run.paused(stop_after_steps) and state.global_step < total_steps:
+                return run.outcome()
+    return run.finish()
 
-            epoch_end = state.batch_in_epoch >= len(batches)
-            state.epoch_loss_sum = meter.epoch_sum()
-            mean_loss = state.epoch_loss_sum / max(state.batch_in_epoch, 1)
-            stop = evaluate(state.epoch + state.batch_in_epoch / len(batches), mean_loss)
-            if epoch_end:
-                state.epoch, state.batch_in_epoch, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
-                meter.new_epoch()
-            if stop:
-                state.stopped_early = True
-                progress.say(f"early stopping: {config.early_stopping_patience} evaluations without improvement")
-            if not stop and state.global_step < total_steps:
-                save(state)
-            if stop_after_steps is not None and steps_this_call >= stop_after_steps and state.global_step < total_steps:
-                return _outcome(state, resumed_from)
 
-    if config.keep_best and eval_fn is not None and (workdir / BEST_FILE).is_file():
-        accelerator.wait_for_everyone()
-        load_trainable(raw_model, workdir / BEST_FILE)
-    state.finished = True
-    save(state)
-    tracker.end()
-    model.eval()
-    return _outcome(state, resumed_from)
+@dataclass
+class _Run:
+    """One call of `train_loop` at work: everything its steps read and the `LoopState` they advance (what a
+    checkpoint holds). Each method is one step of the loop, named; `train_loop` reads as their order."""
+
+    config: TrainerConfig
+    state: LoopState
+    resumed_from: int | None
+    accelerator: Accelerator
+    model: nn.Module  # as prepared by accelerate (DDP-wrapped under `accelerate launch`)
+    raw_model: nn.Module  # unwrapped: what is evaluated, checkpointed and kept as the best weights
+    params: list[nn.Parameter]
+    optimizer: Any
+    scheduler: Any
+    checkpoints: _Checkpoints
+    tracker: _Tracker
+    meter: _Meter
+    loss_fn: LossFn
+    eval_fn: EvalFn | None
+    use_bf16: bool
+    total_steps: int
+    best_path: Path
+    progress: Reporter
+    steps_this_call: int = 0
+    note: str | None = None  # the progress line's note after the last step
+
+    def optimizer_step(self, batches: Sequence[Batch]) -> None:
+        """The next `grad_accum` micro-batches of the epoch (fewer at its end): forward, backward (gradients synced
+        on the last only), clipping, one optimizer and schedule step; then the loss is metered and logged."""
+        state, accelerator, config = self.state, self.accelerator, self.config
+        group = range(state.batch_in_epoch, min(state.batch_in_epoch + config.grad_accum, len(batches)))
+        for i in group:
+            batch = send_to_device(batches[i], accelerator.device)
+            with (
+                contextlib.nullcontext() if i == group[-1] else accelerator.no_sync(self.model),
+                torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=self.use_bf16),
+            ):
+                loss = self.loss_fn(self.model, batch)
+            accelerator.backward(loss / len(group))
+            self.meter.add(loss, len(group), batch)
+        if config.max_grad_norm is not None:
+            accelerator.clip_grad_norm_(self.params, config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        state.batch_in_epoch = group[-1] + 1
+        state.global_step += 1
+        self.steps_this_call += 1
+
+        log_now = state.global_step % config.log_every == 0 or state.global_step == self.total_steps
+        self.note, logged = self.meter.step_done(log_now)
+        if logged is not None:
+            self.tracker.log(
+                {"train/loss": logged, "train/lr": float(self.scheduler.get_last_lr()[0])}, step=state.global_step
+            )
+
+    def paused(self, stop_after_steps: int | None) -> bool:
+        """Whether this call has taken the steps it was allowed (`stop_after_steps`)."""
+        return stop_after_steps is not None and self.steps_this_call >= stop_after_steps
+
+    def end_of_pass(self, batches: Sequence[Batch]) -> bool:
+        """After a pass over the epoch's batches ends (or the step budget ends it): evaluate, start the next epoch
+        when this one is complete, and checkpoint unless the run is over. True when early stopping says stop."""
+        state = self.state
+        epoch_end = state.batch_in_epoch >= len(batches)
+        state.epoch_loss_sum = self.meter.epoch_sum()
+        mean_loss = state.epoch_loss_sum / max(state.batch_in_epoch, 1)
+        stop = self.evaluate(state.epoch + state.batch_in_epoch / len(batches), mean_loss)
+        if epoch_end:
+            state.epoch, state.batch_in_epoch, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
+            self.meter.new_epoch()
+        if stop:
+            state.stopped_early = True
+            self.progress.say(f"early stopping: {self.config.early_stopping_patience} evaluations without improvement")
+        if not stop and state.global_step < self.total_steps:
+            self.save()
+        return stop
+
+    def evaluate(self, epoch_done: float, train_loss: float) -> bool:
+        """Record the history entry, run eval_fn and keep the best weights; True when early stopping says stop."""
+        state = self.state
+        entry: dict[str, Any] = {"step": state.global_step, "epoch": epoch_done, "train_loss": train_loss}
+        state.history.append(entry)
+        if self.eval_fn is None:
+            return False
+        entry["val_spearman"] = metric = float(self.eval_fn(self.raw_model))
+        self.model.train()
+        self.progress.say(f"step {state.global_step} epoch {epoch_done:.2f}: held-out Spearman {metric:.4f}")
+        self.tracker.log({"val/spearman": metric}, step=state.global_step)
+        if math.isfinite(metric) and (state.best_metric is None or metric > state.best_metric):
+            state.best_metric, state.best_step, state.evals_without_improvement = metric, state.global_step, 0
+            if self.accelerator.is_main_process:
+                save_trainable(self.raw_model, self.best_path)
+        else:
+            state.evals_without_improvement += 1
+        patience = self.config.early_stopping_patience
+        return patience > 0 and state.evals_without_improvement >= patience
+
+    def save(self) -> None:
+        """A resumable checkpoint of the state, with the epoch's loss so far."""
+        self.state.epoch_loss_sum = self.meter.epoch_sum()
+        self.checkpoints.save(self.state)
+
+    def finish(self) -> TrainOutcome:
+        """The run is over: restore the best weights when asked, mark the checkpoint finished, close the tracker."""
+        if self.config.keep_best and self.eval_fn is not None and self.best_path.is_file():
+            self.accelerator.wait_for_everyone()
+            load_trainable(self.raw_model, self.best_path)
+        self.state.finished = True
+        self.save()
+        self.tracker.end()
+        self.model.eval()
+        return self.outcome()
+
+    def outcome(self) -> TrainOutcome:
+        return _outcome(self.state, self.resumed_from)
 
 
 def _optimizer(model: nn.Module, config: TrainerConfig) -> tuple[list[nn.Parameter], torch.optim.Optimizer]:

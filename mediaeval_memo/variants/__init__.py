@@ -10,7 +10,7 @@ import difflib
 import importlib
 
 from mediaeval_memo.core.errors import InputError, Problem
-from mediaeval_memo.variants.base import Variant
+from mediaeval_memo.variants.base import AnyVariant, Variant
 
 REGISTRY: dict[str, str] = {
     "gbt": "mediaeval_memo.variants.gbt:GBTVariant",
@@ -23,8 +23,9 @@ def available() -> list[str]:
     return sorted(REGISTRY)
 
 
-def get_variant(name: str) -> Variant:
-    """Instantiate the variant registered as `name`; unknown names fail with a suggestion."""
+def get_variant(name: str) -> AnyVariant:
+    """Instantiate the variant registered as `name`; unknown names fail with a suggestion, and an entry that is
+    not a `Variant` subclass (a wrong "module:Class" line) is an input error that says so."""
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, REGISTRY, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]}?" if close else ""
@@ -36,6 +37,17 @@ def get_variant(name: str) -> Variant:
                 value=name,
             )
         )
-    module_name, class_name = REGISTRY[name].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls()
+    entry = REGISTRY[name]
+    module_name, _, class_name = entry.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Variant)):
+        raise InputError(
+            Problem(
+                "variant",
+                f"the registry entry of {name} is not a Variant subclass (expected module:Class of a Variant)",
+                field="REGISTRY",
+                value=entry,
+            )
+        )
+    variant: AnyVariant = cls()
+    return variant

@@ -1,11 +1,15 @@
 """The interface every run variant implements, and the context a fit receives.
 
-A variant is a `Variant` subclass with a `Config` dataclass (every field typed, defaulted, documented through
-`metadata={"help": ...}` and validated in `__post_init__`, see `core.config`) and a `Model` class.
+A variant is a `Variant[ConfigT, ModelT]` subclass with a `Config` dataclass (every field typed, defaulted,
+documented through `metadata={"help": ...}` and validated in `__post_init__`, see `core.config`) and a `Model`
+class; the type parameters make `fit`, `splits` and `plan` receive the variant's own config type, so no variant
+checks the type of what it is handed.
 
-    fit(config, ctx: FitContext) -> Model
-    Model.predict(dataset, split_or_ids) -> pandas.Series     (float, indexed by video_id)
+    fit(config: ConfigT, ctx: FitContext) -> ModelT
+    Model.predict(dataset, ids) -> pandas.Series               (float, indexed by video_id, in the order of ids)
     Model.save(dir) / Model.load(dir)                          (no pickle of untrusted data)
+
+The runner turns a split name into ids (`PreparedDataset.split_ids`); a model only ever sees ids.
 
 The runner (`mediaeval_memo.experiments`) owns every id: it builds the `FitContext` of each fit, holding the ids
 the fit may learn from, the ids it may early-stop or select on (carved from those training ids, never the ids it
@@ -17,10 +21,10 @@ runner. The dataset a fit receives knows the labels of its own ids only, and no 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import pandas as pd
 
@@ -120,11 +124,14 @@ class Job:
     outer_folds: int = 0
 
 
+ConfigT = TypeVar("ConfigT", bound=VariantConfig)
+
+
 @dataclass(frozen=True)
-class Planned:
+class Planned(Generic[ConfigT]):
     """A job's config with every setting concrete, and what was chosen and why (for the log)."""
 
-    config: VariantConfig
+    config: ConfigT
     lines: tuple[str, ...] = ()
 
 
@@ -132,11 +139,9 @@ class Model(ABC):
     """A fitted variant."""
 
     @abstractmethod
-    def predict(
-        self, dataset: PreparedDataset, split: str | Sequence[str], progress: Reporter | None = None
-    ) -> pd.Series:
-        """Scores for a split name or an explicit list of video ids: a float Series indexed by video_id. Labels
-        are never needed: the runner predicts from a dataset view without any."""
+    def predict(self, dataset: PreparedDataset, ids: Sequence[str], progress: Reporter | None = None) -> pd.Series:
+        """Scores for the videos `ids`: a float Series indexed by video_id, in their order. Labels are never
+        needed: the runner predicts from a dataset view without any, a split's ids from `dataset.split_ids`."""
 
     @abstractmethod
     def save(self, directory: Path) -> None:
@@ -151,6 +156,11 @@ class Model(ABC):
         """What the fit did that the runner should record beside its split (early stopping, tuning): JSON data."""
         return {}
 
+    def notes(self) -> list[str]:
+        """Lines about the last `predict` worth telling the user (qwen-vl's generate head: its invalid answers by
+        reason); none by default."""
+        return []
+
     def artifacts(self) -> dict[str, str]:
         """Small text files that show what the model read (file name -> text), e.g. qwen-vl's `prompt_example.txt`:
         after a fit they describe its training inputs, after `predict` the predicted ones. The runner writes them
@@ -160,20 +170,29 @@ class Model(ABC):
 
 # The Variant class below has an attribute named Model (the contract's name); this alias keeps annotations exact.
 AnyModel = Model
+ModelT = TypeVar("ModelT", bound=AnyModel)
 
 
-class Variant(ABC):
-    """A run variant: its name, its Config dataclass, its Model class, what it needs carved, and how to fit one."""
+class Variant(ABC, Generic[ConfigT, ModelT]):
+    """A run variant: its name, its Config dataclass, its Model class, what it needs carved, and how to fit one.
+
+    A subclass names its types once, `class GBTVariant(Variant[GBTConfig, GBTModel])`, and sets `Config` and
+    `Model` to the same classes; `variants.get_variant` checks that a registry entry is such a subclass."""
 
     name: ClassVar[str]
-    Config: ClassVar[type[VariantConfig]]
-    Model: ClassVar[type[AnyModel]]
+    # Class attributes in every subclass; not ClassVar only because a ClassVar cannot hold a type variable.
+    Config: type[ConfigT]
+    Model: type[ModelT]
 
-    def splits(self, config: VariantConfig) -> SplitRequest:
-        """What the runner should carve from each fit's training ids (nothing by default)."""
-        return SplitRequest()
+    def splits(self, config: ConfigT) -> SplitRequest:
+        """What the runner should carve from each fit's training ids. Default: what the config's own fields ask,
+        `val_fraction` held out for early stopping (the neural variants' `TrainerConfig`) and `inner_folds` for
+        tuning (gbt), each when the config has it; nothing otherwise."""
+        holdout = getattr(config, "val_fraction", 0.0)
+        inner = getattr(config, "inner_folds", 0)
+        return SplitRequest(holdout=float(holdout), inner_folds=int(inner))
 
-    def plan(self, config: VariantConfig, job: Job) -> Planned:
+    def plan(self, config: ConfigT, job: Job) -> Planned[ConfigT]:
         """The settings every fit of `job` runs with, called once by the runner before the first fit, so that
         the folds and the final model run the same settings. Default: the config as it is."""
         return Planned(config)
@@ -184,5 +203,23 @@ class Variant(ABC):
         return []
 
     @abstractmethod
-    def fit(self, config: VariantConfig, ctx: FitContext) -> AnyModel:
+    def fit(self, config: ConfigT, ctx: FitContext) -> ModelT:
         """Train on `ctx.train_ids` (early-stopping on `ctx.stop_ids`, tuning on `ctx.inner_folds`)."""
+
+
+# What the runner and the registry hold: a variant of any config and model type.
+AnyVariant = Variant[Any, Any]
+
+
+@runtime_checkable
+class ZeroShot(Protocol):
+    """An optional capability of a variant: predicting without training, from a model named on the command line
+    (`memo predict --zero-shot`; qwen-vl: the untrained model on the paper's prompt). A variant has it by defining
+    this method; `experiments.zero_shot` asks for it and refuses a variant without it.
+
+    Returns the untrained model and the target it predicts. It may read the labels of videos outside `split` (e.g.
+    a fallback mean), never those of `split` itself: its predictions are scored against them."""
+
+    def zero_shot(
+        self, model: str, dataset: PreparedDataset, split: str, overrides: Mapping[str, object] | None = None
+    ) -> tuple[AnyModel, str]: ...

@@ -137,3 +137,14 @@ def test_missing_label_in_dev(release: Path, tmp_path: Path) -> None:
         1,
         f"error: devset/devset_videolist_GT.csv:{line}: memorability_score '': not a finite number (label)\n",
     )
+
+
+def test_a_transcript_of_no_listed_video_is_noted_once(release: Path, tmp_path: Path) -> None:
+    root = _copy(release, tmp_path)
+    (root / "devset-stt" / "nobody.txt").write_text("words\n")
+    code, output = _prepare(root, tmp_path / "out")
+    assert code == 0, output
+    assert "note: 1 transcript(s) of videos in neither video list, not read: devset-stt/nobody.txt" in output
+    assert PreparedDataset.load(tmp_path / "out").manifest["notes"] == [
+        "1 transcript(s) of videos in neither video list, not read: devset-stt/nobody.txt"
+    ]

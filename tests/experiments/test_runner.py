@@ -15,9 +15,10 @@ from click.testing import CliRunner
 
 from mediaeval_memo.cli import cli
 from mediaeval_memo.core.config import ConfigError
+from mediaeval_memo.core.errors import InputError
 from mediaeval_memo.data.items import Folds, PreparedDataset, write_items, write_json
 from mediaeval_memo.experiments.runner import parse_folds
-from mediaeval_memo.variants import REGISTRY
+from mediaeval_memo.variants import REGISTRY, get_variant
 from mediaeval_memo.variants.base import FitContext, Model, Variant, VariantConfig
 
 
@@ -35,8 +36,8 @@ class LineModel(Model):
     def __init__(self, w: float, b: float):
         self.w, self.b = w, b
 
-    def predict(self, dataset: PreparedDataset, split: str | Sequence[str], progress: object = None) -> pd.Series:
-        rows = dataset.split(split) if isinstance(split, str) else dataset.rows(split)
+    def predict(self, dataset: PreparedDataset, ids: Sequence[str], progress: object = None) -> pd.Series:
+        rows = dataset.rows(ids)
         return pd.Series(self.w * rows["meta_x"].to_numpy() + self.b, index=rows["video_id"].to_numpy())
 
     def save(self, directory: Path) -> None:
@@ -47,14 +48,16 @@ class LineModel(Model):
         return cls(**json.loads((directory / "line.json").read_text()))
 
 
-class LineVariant(Variant):
+class LineVariant(Variant[LineConfig, LineModel]):
+    """A toy variant registered from this test module: its own folder (here, this module) and one registry line
+    (the fixture below) are all a variant needs; the default `splits` reads no field it lacks."""
+
     name = "line"
     Config = LineConfig
     Model = LineModel
     fits: ClassVar[list[int | None]] = []
 
-    def fit(self, config: VariantConfig, ctx: FitContext) -> LineModel:
-        assert isinstance(config, LineConfig)
+    def fit(self, config: LineConfig, ctx: FitContext) -> LineModel:
         LineVariant.fits.append(None if ctx.fold == "all" else int(ctx.fold))
         rows = ctx.dataset.rows(list(ctx.train_ids))
         x, y = rows["meta_x"].to_numpy(), rows[config.target].to_numpy()
@@ -159,3 +162,22 @@ def test_predict_errors(tmp_path: Path, toy_dataset: Path) -> None:
     )
     assert result.exit_code == 1
     assert "not a prepared dataset directory" in result.output
+
+
+def test_a_registry_entry_that_is_not_a_variant_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(REGISTRY, "not-a-variant", f"{__name__}:LineModel")
+    with pytest.raises(InputError, match="the registry entry of not-a-variant is not a Variant subclass"):
+        get_variant("not-a-variant")
+    monkeypatch.setitem(REGISTRY, "missing", f"{__name__}:NoSuchClass")
+    with pytest.raises(InputError, match="the registry entry of missing is not a Variant subclass"):
+        get_variant("missing")
+
+
+def test_the_default_splits_read_the_configs_own_fields(line_variant: type[LineVariant]) -> None:
+    from mediaeval_memo.variants.base import SplitRequest
+    from mediaeval_memo.variants.gbt import GBTConfig, GBTVariant
+
+    assert line_variant().splits(LineConfig()) == SplitRequest()
+    assert GBTVariant().splits(GBTConfig(inner_folds=4)) == SplitRequest(holdout=0.0, inner_folds=4)
+    fusion = get_variant("gemma-fusion")
+    assert fusion.splits(fusion.Config(val_fraction=0.25)) == SplitRequest(holdout=0.25, inner_folds=0)

@@ -7,8 +7,8 @@ On the embedded Memento10k sample, with each variant's tiny setting, through the
    sees the labels it is scored on;
 3. a saved model, loaded again, predicts the same scores;
 4. the out-of-fold predictions cover every labelled video exactly once.
-A variant gets these tests by being registered: `TINY` must name its tiny setting. Test doubles that peek at the
-scored labels or draw unseeded random numbers show that the checks catch both.
+A variant gets these tests by being registered and shipping its tiny setting as `runs/<variant>-tiny.yaml`.
+Test doubles that peek at the scored labels or draw unseeded random numbers show that the checks catch both.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from mediaeval_memo.core.predictions import write_predictions
 from mediaeval_memo.core.progress import Reporter
@@ -35,41 +36,23 @@ from mediaeval_memo.submission.writer import package_run
 from mediaeval_memo.variants import REGISTRY
 from mediaeval_memo.variants.base import FitContext, Model, Variant, VariantConfig
 
-# Each variant at toy size: seconds on a CPU, and every code path a real run takes (held-out early stopping for
-# the neural variants, inner-fold tuning for gbt).
-TINY: dict[str, dict[str, object]] = {
-    "gbt": {
-        "features": ["visual__hsv-hist__*"],
-        "members": ["lightgbm", "svr"],
-        "params": {"lightgbm": {"n_estimators": 30, "min_data_in_leaf": 5}},
-        "n_trials": 2,
-        "n_jobs": 1,
-    },
-    "qwen-vl": {
-        "model": "tiny-random-qwen2.5-vl",
-        "quantization": "none",
-        "head": "head",
-        "image_size": 56,
-        "lora_r": 2,
-        "lora_alpha": 4,
-        "max_steps": 2,
-        "batch_size": 16,
-        "eval_batch_size": 16,
-        "learning_rate": 0.01,
-        "gradient_checkpointing": False,
-    },
-    "gemma-fusion": {
-        "model": "tiny-random-gemma3",
-        "text_fields": ["captions"],
-        "max_text_tokens": 64,
-        "projector_hidden": 16,
-        "head_hidden": 8,
-        "max_steps": 2,
-        "batch_size": 16,
-        "learning_rate": 0.01,
-        "gradient_checkpointing": False,
-    },
-}
+RUNS = Path(__file__).resolve().parents[2] / "runs"
+
+
+def tiny_setting(variant: str) -> dict[str, object] | None:
+    """The variant's tiny setting, shipped beside its other recipes as `runs/<variant>-tiny.yaml`: toy size (seconds
+    on a CPU) and every code path a real run takes (held-out early stopping for the neural variants, inner-fold
+    tuning for gbt). None when the variant ships none."""
+    path = RUNS / f"{variant}-tiny.yaml"
+    if not path.is_file():
+        return None
+    recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert recipe["variant"] == variant, f"{path} is a recipe for {recipe['variant']}"
+    return dict(recipe["config"])
+
+
+# Each registered variant's tiny setting (test doubles add their own).
+TINY: dict[str, dict[str, object]] = {v: s for v in sorted(REGISTRY) if (s := tiny_setting(v)) is not None}
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +121,8 @@ def check_scored_labels_are_never_read(variant: str, data: Path, tmp: Path) -> N
 def check_save_load_and_coverage(variant: str, data: Path, tmp: Path) -> None:
     out = run(variant, data, tmp / "full", "all", final=True)
     _, model = load_model(out)
-    again = write_predictions(model.predict(PreparedDataset.load(data).with_labels_of(()), "test"), tmp / "again.csv")
+    dataset = PreparedDataset.load(data)
+    again = write_predictions(model.predict(dataset.with_labels_of(()), dataset.split_ids("test")), tmp / "again.csv")
     assert again.read_bytes() == (out / "predictions_test.csv").read_bytes(), f"{variant}: a reloaded model differs"
     oof = pd.read_csv(out / "oof_predictions.csv", dtype={"video_id": str})
     labelled = PreparedDataset.load(data).labelled(json.loads((out / "cv.json").read_text())["target"])
@@ -147,7 +131,9 @@ def check_save_load_and_coverage(variant: str, data: Path, tmp: Path) -> None:
 
 @pytest.mark.parametrize("variant", sorted(REGISTRY))
 def test_every_variant_has_a_tiny_setting(variant: str) -> None:
-    assert variant in TINY, f"registered variant {variant!r} needs a tiny setting in TINY to be contract-tested"
+    assert variant in TINY, (
+        f"registered variant {variant!r} needs a tiny setting, runs/{variant}-tiny.yaml, to be tested"
+    )
 
 
 @pytest.mark.parametrize("variant", sorted(TINY))
@@ -182,8 +168,7 @@ class MeanModel(Model):
     def __init__(self, level: float, noise: float, known: dict[str, float] | None = None):
         self.level, self.noise, self.known = level, noise, known or {}
 
-    def predict(self, dataset: PreparedDataset, split: str | Sequence[str], progress: object = None) -> pd.Series:
-        ids = dataset.split(split)["video_id"].tolist() if isinstance(split, str) else list(split)
+    def predict(self, dataset: PreparedDataset, ids: Sequence[str], progress: object = None) -> pd.Series:
         offsets = np.array([self.known.get(v, self.level + sum(map(ord, v)) % 97 / 1000) for v in ids])
         noise = np.random.default_rng().normal(0, self.noise, len(ids)) if self.noise else 0.0
         return pd.Series(offsets + noise, index=ids)
@@ -197,13 +182,12 @@ class MeanModel(Model):
         return cls(**json.loads((directory / "mean.json").read_text()))
 
 
-class Honest(Variant):
+class Honest(Variant[MeanConfig, MeanModel]):
     name = "honest"
     Config = MeanConfig
     Model = MeanModel
 
-    def fit(self, config: VariantConfig, ctx: FitContext) -> MeanModel:
-        assert isinstance(config, MeanConfig)
+    def fit(self, config: MeanConfig, ctx: FitContext) -> MeanModel:
         level = float(ctx.dataset.rows(list(ctx.train_ids))[ctx.target].mean())
         return MeanModel(level, config.noise)
 
@@ -214,7 +198,7 @@ class Peeking(Honest):
 
     name = "peeking"
 
-    def fit(self, config: VariantConfig, ctx: FitContext) -> MeanModel:
+    def fit(self, config: MeanConfig, ctx: FitContext) -> MeanModel:
         everything = PreparedDataset.load(ctx.dataset.root).labelled(ctx.target)
         known = dict(zip(everything["video_id"], everything[ctx.target].astype(float), strict=True))
         return MeanModel(0.5, 0.0, known)
@@ -250,7 +234,7 @@ def test_a_fit_sees_only_its_own_labels(
     """The structure behind check 2: the dataset a fit receives hides every label outside its ids, and its folds."""
     seen: list[FitContext] = []
 
-    def spy(self: Honest, config: VariantConfig, ctx: FitContext) -> MeanModel:
+    def spy(self: Honest, config: MeanConfig, ctx: FitContext) -> MeanModel:
         seen.append(ctx)
         return MeanModel(0.5, 0.0)
 

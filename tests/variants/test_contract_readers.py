@@ -114,8 +114,8 @@ class GreedyModel(Model):
     def __init__(self, sums: dict[str, float]):
         self.sums = sums
 
-    def predict(self, dataset: PreparedDataset, split: str | Sequence[str], progress: object = None) -> pd.Series:
-        ids = dataset.split(split)["video_id"].tolist() if isinstance(split, str) else list(split)
+    def predict(self, dataset: PreparedDataset, ids: Sequence[str], progress: object = None) -> pd.Series:
+        ids = list(ids)
         # A per-video offset keeps the scores from being constant where a dataset has no number but its labels.
         return pd.Series([self.sums.get(v, 0.0) + sum(map(ord, v)) % 97 / 1000 for v in ids], index=ids, dtype=float)
 
@@ -127,12 +127,12 @@ class GreedyModel(Model):
         return cls(json.loads((directory / "sums.json").read_text()))
 
 
-class Greedy(Variant):
+class Greedy(Variant[GreedyConfig, GreedyModel]):
     name = "greedy"
     Config = GreedyConfig
     Model = GreedyModel
 
-    def fit(self, config: VariantConfig, ctx: FitContext) -> GreedyModel:
+    def fit(self, config: GreedyConfig, ctx: FitContext) -> GreedyModel:
         numbers = ctx.dataset.items.select_dtypes("number").astype(float)
         sums = numbers.where(np.isfinite(numbers), 0.0).sum(axis=1).round(12)
         return GreedyModel(dict(zip(ctx.dataset.items["video_id"], sums, strict=True)))

@@ -17,7 +17,7 @@ from mediaeval_memo.core.io import atomic_write_text
 from mediaeval_memo.core.progress import Reporter
 from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.variants.base import Model
-from mediaeval_memo.variants.gbt.design import Design, Raw, Transform
+from mediaeval_memo.variants.gbt.design import Design, Transform
 from mediaeval_memo.variants.gbt.ensemble import Ensemble
 from mediaeval_memo.variants.gbt.members import get_member
 
@@ -37,13 +37,9 @@ class GBTModel(Model):
     ensemble: Ensemble
     fit_report: dict[str, Any] = field(default_factory=dict)
 
-    def _raw(self, dataset: PreparedDataset, split: str | Sequence[str]) -> Raw:
-        ids = dataset.split(split)["video_id"].astype(str).tolist() if isinstance(split, str) else list(split)
-        return self.design.raw(dataset, ids)
-
-    def predict_members(self, dataset: PreparedDataset, split: str | Sequence[str]) -> pd.DataFrame:
+    def predict_members(self, dataset: PreparedDataset, ids: Sequence[str]) -> pd.DataFrame:
         """Each member's (seed-averaged) score and the ensemble's, one row per video."""
-        raw = self._raw(dataset, split)
+        raw = self.design.raw(dataset, list(ids))
         inputs = self.transform.inputs(raw)
         scores = {
             m: np.mean([get_member(m).predict(f, self.design.view(m, inputs)) for f in fits], axis=0)
@@ -56,10 +52,8 @@ class GBTModel(Model):
     def report(self) -> dict[str, Any]:
         return self.fit_report
 
-    def predict(
-        self, dataset: PreparedDataset, split: str | Sequence[str], progress: Reporter | None = None
-    ) -> pd.Series:
-        return self.predict_members(dataset, split)["ensemble"].rename("score")
+    def predict(self, dataset: PreparedDataset, ids: Sequence[str], progress: Reporter | None = None) -> pd.Series:
+        return self.predict_members(dataset, ids)["ensemble"].rename("score")
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

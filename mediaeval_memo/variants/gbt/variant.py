@@ -34,7 +34,7 @@ import numpy as np
 from mediaeval_memo.core.errors import InputError, Problem
 from mediaeval_memo.core.io import atomic_write_text
 from mediaeval_memo.report.panels import Panel, RunFiles, TablePanel
-from mediaeval_memo.variants.base import FitContext, Job, Planned, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Job, Planned, Variant
 from mediaeval_memo.variants.gbt.config import GBTConfig
 from mediaeval_memo.variants.gbt.design import Design, Transform, has_captions
 from mediaeval_memo.variants.gbt.ensemble import Ensemble
@@ -44,7 +44,7 @@ from mediaeval_memo.variants.gbt.plan import Shape, make_plan
 from mediaeval_memo.variants.gbt.tuning import Audit, InnerFold, Tuned, spearman, tune_member, tuning_key
 
 
-class GBTVariant(Variant):
+class GBTVariant(Variant[GBTConfig, GBTModel]):
     """An ensemble of tree libraries, an SVR and a TF-IDF ridge on feature blocks, captions and metadata."""
 
     name = "gbt"
@@ -58,12 +58,7 @@ class GBTVariant(Variant):
         if self.audit is not None:
             self.audit(stage, list(ids))
 
-    def splits(self, config: VariantConfig) -> SplitRequest:
-        assert isinstance(config, GBTConfig)
-        return SplitRequest(inner_folds=config.inner_folds)
-
-    def plan(self, config: VariantConfig, job: Job) -> Planned:
-        assert isinstance(config, GBTConfig)
+    def plan(self, config: GBTConfig, job: Job) -> Planned[GBTConfig]:
         design = Design.choose(job.dataset, config, lambda _: None, "all")
         design.check_members(config.members, str(job.dataset.features_dir))
         if config.planned:
@@ -133,15 +128,13 @@ class GBTVariant(Variant):
             ),
         ]
 
-    def fit(self, config: VariantConfig, ctx: FitContext) -> GBTModel:
-        assert isinstance(config, GBTConfig)
+    def fit(self, config: GBTConfig, ctx: FitContext) -> GBTModel:
         if not config.planned:
             # Called outside the runner (which plans once per job): plan for this fit alone.
             job = Job(ctx.dataset.with_labels_of(()), ctx.target, len(ctx.train_ids), 1)
             planned = self.plan(config, job)
             for line in planned.lines:
                 ctx.progress.say_once(line)
-            assert isinstance(planned.config, GBTConfig)
             config = planned.config
         dataset, ids, say = ctx.dataset, list(ctx.train_ids), ctx.progress.say
         if len(ids) < 2 * config.inner_folds:

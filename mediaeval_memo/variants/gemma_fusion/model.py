@@ -99,10 +99,7 @@ class GemmaFusionModel(Model):
         values = torch.cat(out).numpy().astype(np.float64)
         return pd.DataFrame(values, index=pd.Index(list(ids), name="video_id"), columns=self.state.targets)
 
-    def predict(
-        self, dataset: PreparedDataset, split: str | Sequence[str], progress: Reporter | None = None
-    ) -> pd.Series:
-        ids = dataset.split(split)["video_id"].astype(str).tolist() if isinstance(split, str) else list(split)
+    def predict(self, dataset: PreparedDataset, ids: Sequence[str], progress: Reporter | None = None) -> pd.Series:
         return self.scores(dataset, ids)[self.state.targets[0]].rename("score")
 
     def save(self, directory: Path) -> None:

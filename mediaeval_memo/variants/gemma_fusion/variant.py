@@ -20,7 +20,7 @@ from mediaeval_memo.report.panels import Panel, RunFiles
 from mediaeval_memo.training import EpochBatches, train_loop
 from mediaeval_memo.training.history import history_panels
 from mediaeval_memo.training.lora import count_parameters
-from mediaeval_memo.variants.base import FitContext, Job, Planned, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Job, Planned, Variant
 from mediaeval_memo.variants.gemma_fusion.config import GemmaFusionConfig
 from mediaeval_memo.variants.gemma_fusion.data import (
     META_STREAM,
@@ -35,18 +35,13 @@ from mediaeval_memo.variants.gemma_fusion.model import GemmaFusionModel, build_n
 from mediaeval_memo.variants.gemma_fusion.net import StreamSpec, pairwise_ranking_loss
 
 
-class GemmaFusion(Variant):
+class GemmaFusion(Variant[GemmaFusionConfig, GemmaFusionModel]):
     name = "gemma-fusion"
     Config = GemmaFusionConfig
     Model = GemmaFusionModel
 
-    def splits(self, config: VariantConfig) -> SplitRequest:
-        assert isinstance(config, GemmaFusionConfig)
-        return SplitRequest(holdout=config.val_fraction)
-
-    def plan(self, config: VariantConfig, job: Job) -> Planned:
+    def plan(self, config: GemmaFusionConfig, job: Job) -> Planned[GemmaFusionConfig]:
         """Nothing is left to the data; the backbone's name is checked here, before the job writes anything."""
-        assert isinstance(config, GemmaFusionConfig)
         from mediaeval_memo.models.names import check_model_name
         from mediaeval_memo.models.tiny_gemma import TINY_GEMMA3
 
@@ -57,8 +52,7 @@ class GemmaFusion(Variant):
         """Each fit's training loss and held-out Spearman per epoch."""
         return history_panels(run)
 
-    def fit(self, config: VariantConfig, ctx: FitContext) -> GemmaFusionModel:
-        assert isinstance(config, GemmaFusionConfig)
+    def fit(self, config: GemmaFusionConfig, ctx: FitContext) -> GemmaFusionModel:
         dataset, target = ctx.dataset, ctx.target
         targets = [target, *(dataset.check_target(t) for t in config.aux_targets)]
         fit_ids = list(ctx.train_ids)

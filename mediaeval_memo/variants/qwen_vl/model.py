@@ -23,7 +23,8 @@ from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.training.checkpoint import load_trainable, save_trainable
 from mediaeval_memo.variants.base import Model
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.runtime import AnswerStats, QwenVLRuntime, Scorer
+from mediaeval_memo.variants.qwen_vl.net import Scorer
+from mediaeval_memo.variants.qwen_vl.runtime import AnswerStats, QwenVLRuntime
 
 META_FILE = "qwen_vl.json"
 WEIGHTS_FILE = "trainable.safetensors"
@@ -55,11 +56,8 @@ class QwenVLModel(Model):
     def invalid_rate(self) -> float | None:
         return None if self.answers is None else self.answers.rate
 
-    def predict(
-        self, dataset: PreparedDataset, split: str | Sequence[str], progress: Reporter | None = None
-    ) -> pd.Series:
-        ids = dataset.split(split)["video_id"].tolist() if isinstance(split, str) else list(split)
-        scores, self.answers = self.runtime.predict(dataset, ids, progress or Reporter.silent())
+    def predict(self, dataset: PreparedDataset, ids: Sequence[str], progress: Reporter | None = None) -> pd.Series:
+        scores, self.answers = self.runtime.predict(dataset, list(ids), progress or Reporter.silent())
         self.prompt_example = self.runtime.prompt_example
         return scores
 
@@ -69,6 +67,11 @@ class QwenVLModel(Model):
         if self.answers is None:
             return self.fit_report
         return {**self.fit_report, "answers": self.answers.to_json()}
+
+    def notes(self) -> list[str]:
+        if self.answers is None:
+            return []
+        return [f"invalid answers: {self.answers.describe()} (replaced by the labelled mean)"]
 
     def artifacts(self) -> dict[str, str]:
         """`prompt_example.txt`: the rendered prompt of the first video, each frame's visual tokens written once

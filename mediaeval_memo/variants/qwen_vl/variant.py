@@ -10,7 +10,7 @@ template), and the model answers a number 0-100. Heads:
     expected   trained like generate; predicts the probability-weighted mean of the answers 0..100
 Frames keep their aspect ratio at an image_size^2 pixel budget (or are squashed square on request). Optionally N
 frames go in as one video input, timed by the clip's real frame times. Visual tokens are cached on disk and reused
-(`features.visual_tokens`).
+(`visual_tokens`).
 
 Early stopping and keep-best evaluate, after every epoch, on the videos the runner held out of the fit's own
 training videos (`val_fraction` of them, whole groups): never on the fold being scored.
@@ -18,33 +18,43 @@ training videos (`val_fraction` of them, whole groups): never on the fold being 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from mediaeval_memo.data.items import PreparedDataset
 from mediaeval_memo.report.panels import Panel, RunFiles, TablePanel, TextPanel
 from mediaeval_memo.training import EpochBatches, train_loop
 from mediaeval_memo.training.history import history_panels
-from mediaeval_memo.variants.base import FitContext, Job, Planned, SplitRequest, Variant, VariantConfig
+from mediaeval_memo.variants.base import FitContext, Job, Planned, Variant
 from mediaeval_memo.variants.qwen_vl.config import QwenVLConfig
-from mediaeval_memo.variants.qwen_vl.model import PROMPT_EXAMPLE, QwenVLModel, check_qwen_model, mark_trainable
+from mediaeval_memo.variants.qwen_vl.model import (
+    PROMPT_EXAMPLE,
+    QwenVLModel,
+    check_qwen_model,
+    mark_trainable,
+    zero_shot,
+)
 from mediaeval_memo.variants.qwen_vl.prompt import INVALID_REASONS
 from mediaeval_memo.variants.qwen_vl.runtime import QwenVLRuntime
 
 
-class QwenVL(Variant):
+class QwenVL(Variant[QwenVLConfig, QwenVLModel]):
     name = "qwen-vl"
     Config = QwenVLConfig
     Model = QwenVLModel
 
-    def splits(self, config: VariantConfig) -> SplitRequest:
-        assert isinstance(config, QwenVLConfig)
-        return SplitRequest(holdout=config.val_fraction)
+    def zero_shot(
+        self, model: str, dataset: PreparedDataset, split: str, overrides: Mapping[str, object] | None = None
+    ) -> tuple[QwenVLModel, str]:
+        """The `ZeroShot` capability: the untrained model on the paper's prompt (see `model.zero_shot`)."""
+        fitted = zero_shot(model, dataset, split, overrides)
+        return fitted, fitted.runtime.config.target
 
-    def plan(self, config: VariantConfig, job: Job) -> Planned:
+    def plan(self, config: QwenVLConfig, job: Job) -> Planned[QwenVLConfig]:
         """Nothing is left to the data; the model name is checked here, before the job writes anything."""
-        assert isinstance(config, QwenVLConfig)
         check_qwen_model(config.model)
         return Planned(config)
 
@@ -73,8 +83,7 @@ class QwenVL(Variant):
             panels.append(TextPanel(PROMPT_EXAMPLE, prompt, "The rendered prompt of the run's first training video."))
         return panels
 
-    def fit(self, config: VariantConfig, ctx: FitContext) -> QwenVLModel:
-        assert isinstance(config, QwenVLConfig)
+    def fit(self, config: QwenVLConfig, ctx: FitContext) -> QwenVLModel:
         dataset, ids = ctx.dataset, list(ctx.train_ids)
         train_mean = float(dataset.rows(ids)[ctx.target].astype(float).mean())
         runtime = QwenVLRuntime(config, lora=True, train_mean=train_mean)

@@ -148,6 +148,6 @@ def test_demo_modelling_steps(sample_memento10k: Path, tmp_path: Path, monkeypat
         if step not in before_modelling:
             step(ctx)
     text = "\n".join(lines)
-    assert ctx.results["srcc"]["gbt-text-hist"] > 0.3
+    assert ctx.srcc["gbt-text-hist"] > 0.3
     assert (tmp_path / "leaderboards" / "demo.png").is_file()
     assert "test predictions" in text and str(tmp_path / "leaderboards" / "demo.md") in text

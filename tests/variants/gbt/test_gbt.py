@@ -128,12 +128,12 @@ def test_same_seed_same_predictions_and_save_load_round_trip(dataset: PreparedDa
     config = fast_config(sorted(MEMBERS), n_trials=2, bagging_seeds=2, ensemble="rank_mean")
     first = fit(dataset, config, None)
     second = fit(dataset, config, None)
-    a = first.predict_members(dataset, "test")
-    b = second.predict_members(dataset, "test")
+    a = first.predict_members(dataset, dataset.split_ids("test"))
+    b = second.predict_members(dataset, dataset.split_ids("test"))
     assert a.equals(b)
     first.save(tmp_path / "model")
     loaded = GBTModel.load(tmp_path / "model")
-    assert loaded.predict_members(dataset, "test").equals(a)
+    assert loaded.predict_members(dataset, dataset.split_ids("test")).equals(a)
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(
         [
             "gbt.json",
@@ -161,7 +161,7 @@ def test_predicting_from_a_block_extracted_differently_is_refused(tmp_path: Path
     block = load_block(root, "emb")
     write_block(root, "emb", block.ids, block.vectors, {"signature": {"extractor": "other"}}, overwrite=True)
     with pytest.raises(InputError, match=r"features/emb: was extracted differently \(12 dims, signature \{'extractor'"):
-        model.predict(dataset, "test")
+        model.predict(dataset, dataset.split_ids("test"))
 
 
 def test_ridge_stacking(dataset: PreparedDataset) -> None:
@@ -318,7 +318,7 @@ def test_tuning_resumes_from_the_workdir(dataset: PreparedDataset, tmp_path: Pat
     logs = io.StringIO()
     again = fit(dataset, config, 0, tmp_path / "work", progress=Reporter(logs))
     assert "tuned earlier, reusing" in logs.getvalue()
-    assert again.predict(dataset, "test").equals(first.predict(dataset, "test"))
+    assert again.predict(dataset, dataset.split_ids("test")).equals(first.predict(dataset, dataset.split_ids("test")))
 
 
 def test_rationale_blocks_enter_only_their_own_fold(tmp_path: Path) -> None:
@@ -376,7 +376,7 @@ def test_a_member_dropped_by_selection_is_never_fitted(
     report = model.report()["members"]
     assert report["tfidf"]["kept"] is False and report["tfidf"]["weight"] == 0
     assert report["svr"]["weight"] == 1.0
-    assert model.predict(dataset, "test").notna().all()
+    assert model.predict(dataset, dataset.split_ids("test")).notna().all()
 
 
 def test_text_member_matches_sklearn_and_round_trips(tmp_path: Path) -> None:
@@ -410,7 +410,8 @@ def test_a_member_per_block_reads_that_block_only(dataset: PreparedDataset, tmp_
     model.save(tmp_path / "model")
     assert (tmp_path / "model" / "svr@emb_0.npz").is_file()
     again = GBTModel.load(tmp_path / "model")
-    assert again.predict_members(dataset, "test").equals(model.predict_members(dataset, "test"))
+    test_ids = dataset.split_ids("test")
+    assert again.predict_members(dataset, test_ids).equals(model.predict_members(dataset, test_ids))
 
 
 def test_early_stop_prunes_trailing_trials_and_stops_after_its_patience() -> None:

@@ -126,12 +126,12 @@ def _fit(videm: Path, fold: int | None, **overrides: object) -> tuple[PreparedDa
 
 def test_save_load_round_trip_and_determinism(videm: Path, tmp_path: Path) -> None:
     ds, model = _fit(videm, None, target="brand_memorability", pooling="attention", ranking_weight=0.5)
-    before = model.predict(ds, "test")
+    before = model.predict(ds, ds.split_ids("test"))
     model.save(tmp_path / "m")
     loaded = GemmaFusionModel.load(tmp_path / "m")
-    pd.testing.assert_series_equal(loaded.predict(ds, "test"), before)
+    pd.testing.assert_series_equal(loaded.predict(ds, ds.split_ids("test")), before)
     _, again = _fit(videm, None, target="brand_memorability", pooling="attention", ranking_weight=0.5)
-    pd.testing.assert_series_equal(again.predict(ds, "test"), before)
+    pd.testing.assert_series_equal(again.predict(ds, ds.split_ids("test")), before)
 
 
 def test_joint_targets_get_two_heads_and_fold_rationales(videm: Path) -> None:
@@ -154,7 +154,7 @@ def test_4bit_backbone_trains_its_lora_adapters(videm: Path) -> None:
     assert sum(isinstance(m, bnb.nn.Linear4bit) for m in model.net.modules()) == 14
     lora_b = [p for n, p in model.net.named_parameters() if "lora_B" in n]
     assert lora_b and any(bool(p.abs().sum() > 0) for p in lora_b)  # zero at init: the adapters learned
-    assert model.predict(ds, "test").between(0, 1).all()
+    assert model.predict(ds, ds.split_ids("test")).between(0, 1).all()
 
 
 def test_missing_rationales_for_a_fold_name_the_command(sample_videm: Path, tmp_path: Path) -> None:

@@ -109,7 +109,7 @@ def test_zero_shot_reports_invalid_rate_and_spearman(sample_memento10k: Path, tm
 def test_killed_run_resumes_to_the_uninterrupted_weights(
     sample_memento10k: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mediaeval_memo.variants.qwen_vl.runtime import Scorer
+    from mediaeval_memo.variants.qwen_vl.net import Scorer
 
     extra = ("--folds", "none", "--max-steps", "4", "--set", "checkpoint_every=1", "--set", "lora_r=4")
     runner = CliRunner()
@@ -207,4 +207,11 @@ def test_zero_shot_errors(sample_memento10k: Path, tmp_path: Path) -> None:
         "error: --zero-shot: head 'head': the regression head needs training; use generate or expected\n"
     )
     result = runner.invoke(cli, [*base, "--head", "expected"])
-    assert result.exit_code == 2 and "--head and --set apply to --zero-shot only" in result.output
+    assert result.exit_code == 2 and "--variant, --head and --set apply to --zero-shot only" in result.output
+    # Zero-shot is a capability a variant has or lacks: gbt lacks it, and says which variants have it.
+    result = runner.invoke(cli, [*base, "--zero-shot", "--variant", "gbt"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: --zero-shot: --variant 'gbt': variant gbt cannot predict without training "
+        "(variants that can: qwen-vl)\n"
+    )

@@ -254,7 +254,7 @@ def test_every_family_trains_and_predicts(sample_memento10k: Path, tmp_path: Pat
 
 
 def test_visual_tokens_are_cached_and_reused(sample_memento10k: Path, tmp_path: Path, monkeypatch) -> None:
-    import mediaeval_memo.variants.qwen_vl.runtime as backbone
+    import mediaeval_memo.variants.qwen_vl.data as backbone
 
     dataset = PreparedDataset.load(sample_memento10k)
     runtime = _runtime("tiny-random-qwen2.5-vl", tmp_path)
@@ -274,7 +274,7 @@ def test_visual_tokens_are_cached_and_reused(sample_memento10k: Path, tmp_path: 
 
 
 def test_expected_head_is_a_distribution_over_0_to_100(sample_memento10k: Path, tmp_path: Path) -> None:
-    from mediaeval_memo.variants.qwen_vl.forward import candidate_distribution
+    from mediaeval_memo.variants.qwen_vl.net import candidate_distribution
 
     dataset = PreparedDataset.load(sample_memento10k)
     runtime = _runtime("tiny-random-qwen2.5-vl", tmp_path, head="expected")
@@ -317,7 +317,7 @@ def test_frames_of_different_shapes_share_a_batch(sample_memento10k: Path, tmp_p
     assert batch["grid_thw"].tolist() == [[1, 4, 4]] * 3 + [[1, 2, 4]] * 3  # 56x56, and 4:3 kept as 56x28
     assert [sum(t != 0 for t in e.mm_types) for e in examples] == [3 * 4, 3 * 2]  # visual tokens per video
     with torch.no_grad():
-        from mediaeval_memo.variants.qwen_vl.forward import language_hidden
+        from mediaeval_memo.variants.qwen_vl.net import language_hidden
 
         together = runtime.scorer.regress(language_hidden(runtime.scorer.backbone, batch)[0])
         alone = [

@@ -1,7 +1,8 @@
-"""The Qwen-VL forwards the qwen-vl variant runs: the language model on cached visual tokens, the answer logits,
-greedy decoding and the distribution over the 101 candidate answers.
+"""The qwen-vl network (as gemma-fusion's `net`): the trainable whole (`Scorer`: the LoRA-wrapped Qwen-VL model and
+the optional regression head) and the forwards it runs: the language model on cached visual tokens, the answer
+logits, greedy decoding and the distribution over the 101 candidate answers.
 
-Why this is not `model(**processor(...))`: the frozen vision tower's output is cached (`features.visual_tokens`),
+Why this is not `model(**processor(...))`: the frozen vision tower's output is cached (`visual_tokens`),
 so training and prediction run only the language model on input embeddings with the cached tokens scattered in.
 The loss touches the vocabulary only where it must: the answer tokens (`generate`), the 101 candidate answers
 (`expected`), or not at all (`head`).
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from mediaeval_memo.models.qwen_vl import parts
 
@@ -139,3 +141,34 @@ def candidate_distribution(model: Any, batch: dict[str, Any], candidates: Sequen
             for j in range(1, len(c)):
                 scores[i] = scores[i] + logp[i, j - 1, c[j]]
     return torch.softmax(scores, dim=0)
+
+
+class Scorer(nn.Module):
+    """The trainable whole: the (LoRA-wrapped) Qwen-VL model and, for the `head` head, a regression head.
+
+    `forward(batch)` returns the training loss, so that DDP sees one forward per micro-batch.
+    """
+
+    def __init__(self, backbone_model: nn.Module, head: str, hidden_size: int, train_mean: float, seed: int):
+        super().__init__()
+        self.backbone = backbone_model
+        self.head_kind = head
+        self.regressor: nn.Linear | None = None
+        if head == "head":
+            g = torch.Generator().manual_seed(seed)
+            self.regressor = nn.Linear(hidden_size, 1)
+            with torch.no_grad():
+                self.regressor.weight.copy_(torch.randn(1, hidden_size, generator=g) * 0.01)
+                self.regressor.bias.fill_(train_mean)
+            self.regressor.to(next(p.device for p in backbone_model.parameters()))
+
+    def regress(self, hidden: torch.Tensor) -> torch.Tensor:
+        assert self.regressor is not None
+        return self.regressor(hidden[:, -1].float()).squeeze(-1)
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        hidden, _, _ = language_hidden(self.backbone, batch)
+        if self.head_kind == "head":
+            return nn.functional.mse_loss(self.regress(hidden), batch["scores"].float())
+        logits, targets = answer_logits(self.backbone, hidden, batch["labels"])
+        return nn.functional.cross_entropy(logits.float(), targets)
