@@ -17,11 +17,25 @@ from pathlib import Path
 from mediaeval_memo.core.errors import InputError, Problem
 
 
+def umask() -> int:
+    """The process's umask (reading it means setting it; it is put back at once)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _ordinary(path: str | os.PathLike[str], folder: bool = False) -> None:
+    # mkstemp and mkdtemp make private (0600/0700) entries; what we write is an ordinary file or folder that a
+    # team-mate, a web server or a copy tool may read, so give it the mode open() or mkdir() would have given.
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask())
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _ordinary(tmp)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -51,6 +65,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        _ordinary(tmp)
         yield tmp
         os.replace(tmp, path)
     except BaseException:
@@ -72,6 +87,7 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iter
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
+        _ordinary(tmp, folder=True)
         yield tmp
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")

@@ -127,7 +127,6 @@ def prepare(
         frames_note = "not asked (--frames 0)"
 
     with atomic_dir(out, overwrite=options.force) as tmp:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a prepared dataset is an ordinary folder
         write_items(tmp, release.items)
         write_json(tmp / "folds.json", folds.to_json())
         for name, (ids, vectors, shape) in organiser.items():
@@ -210,12 +209,6 @@ def _previous_settings(out: Path) -> dict[str, Any] | None:
         }
     except (KeyError, TypeError):
         return None
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def _link_or_copy(src: str, dst: str) -> None:

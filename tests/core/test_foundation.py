@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from mediaeval_memo.core.config import ConfigError, resolve_config
 from mediaeval_memo.core.errors import InputError, Problem
-from mediaeval_memo.core.io import atomic_dir, atomic_write_text
+from mediaeval_memo.core.io import atomic_dir, atomic_path, atomic_write_text
 from mediaeval_memo.core.predictions import read_predictions, write_predictions
 from mediaeval_memo.variants import REGISTRY, get_variant
 from mediaeval_memo.variants.base import VariantConfig
@@ -58,6 +60,22 @@ class _Cfg(VariantConfig):
         super().__post_init__()
         if self.learning_rate <= 0:
             raise ConfigError("learning_rate", self.learning_rate, "must be > 0")
+
+
+def test_atomic_writes_make_ordinary_files_and_folders(tmp_path: Path) -> None:
+    # mkstemp/mkdtemp are private (0600/0700); a page or run file must be readable as any file the user writes.
+    old = os.umask(0o022)
+    try:
+        text = atomic_write_text(tmp_path / "page.html", "<p>hi</p>")
+        with atomic_path(tmp_path / "vectors.npy") as tmp:
+            tmp.write_bytes(b"x")
+        with atomic_dir(tmp_path / "prepared") as folder:
+            (folder / "items.parquet").write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(text.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "vectors.npy").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "prepared").stat().st_mode) == 0o755
 
 
 def test_resolve_config_recipe_and_overrides(tmp_path: Path) -> None:
