@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from typing import TYPE_CHECKING
 
 from mediaeval_memo.core.errors import InputError, Problem
-from mediaeval_memo.data.release import ReaderSpec
+
+if TYPE_CHECKING:  # data.release imports pandas: `memo --help` and the DATASET choices need only the names
+    from mediaeval_memo.data.release import ReaderSpec
 
 READERS: dict[str, str] = {
     "memento10k": "mediaeval_memo.data.memento10k",
@@ -49,6 +52,8 @@ def reader(name: str) -> ReaderSpec:
                 "memo prepare", f"unknown dataset ({hint}accepted: {', '.join(DATASETS)})", field="DATASET", value=name
             )
         )
+    from mediaeval_memo.data.release import ReaderSpec
+
     spec = importlib.import_module(READERS[name]).READER
     assert isinstance(spec, ReaderSpec) and spec.name == name, f"{READERS[name]}.READER must be the {name} reader"
     return spec
