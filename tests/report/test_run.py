@@ -103,8 +103,19 @@ def test_run_page_shows_the_run_and_what_gbt_says(trained_run: Path, written: st
 
 
 def test_variant_hook_is_asked_not_inspected(trained_run: Path) -> None:
-    panels = get_variant("gbt").report_panels(RunFiles.read(trained_run))
+    run = RunFiles.read(trained_run)
+    panels = get_variant("gbt").report_panels(run)
     assert panels and isinstance(panels[0], TablePanel)
+    # What each member's study did is on the page as fit.json records it.
+    table = panels[0]
+    col = {name: i for i, name in enumerate(table.columns)}
+    for row in table.rows:
+        member = run.fits[str(row[col["fit"]])]["members"][str(row[col["member"]])]
+        assert (row[col["trials"]], row[col["pruned"]], row[col["study stopped on"]]) == (
+            member["trials"],
+            member["pruned"],
+            member["stopped"],
+        )
     # A variant with nothing of its own to say (the base default) gives no panels; the neural ones read history.
     from mediaeval_memo.report.panels import LinesPanel
 

@@ -94,6 +94,8 @@ class GBTVariant(Variant[GBTConfig, GBTModel]):
                         row.get("weight"),
                         "yes" if row.get("kept") else "no",
                         row.get("trials"),
+                        row.get("pruned", 0),
+                        row.get("stopped", ""),
                         row.get("seconds"),
                         params,
                     ]
@@ -114,10 +116,22 @@ class GBTVariant(Variant[GBTConfig, GBTModel]):
         return [
             TablePanel(
                 "Ensemble members",
-                ["fit", "member", "inner Spearman", "weight", "kept", "trials", "seconds", "chosen parameters"],
+                [
+                    "fit",
+                    "member",
+                    "inner Spearman",
+                    "weight",
+                    "kept",
+                    "trials",
+                    "pruned",
+                    "study stopped on",
+                    "seconds",
+                    "chosen parameters",
+                ],
                 rows,
                 "Inner Spearman: the member's out-of-fold Spearman over the fit's inner folds (its training videos "
-                "only), with its best tuning trial. Weight 0: the ensemble dropped it.",
+                "only), with its best tuning trial. Weight 0: the ensemble dropped it. Pruned: trials cut after an "
+                "inner fold where they trailed the best; a study stops on its trial budget or on no gain.",
                 {"weight": 2, "seconds": 1},
             ),
             TablePanel(
