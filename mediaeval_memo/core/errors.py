@@ -6,6 +6,7 @@ thing wrong, and the CLI prints each as one line (`file:line: field 'value': wha
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -44,6 +45,17 @@ class InputError(Exception):
         if not self.problems:
             raise ValueError("InputError needs at least one problem")
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], *, file: str, field: str) -> InputError:
+    """`name` is not among the `known` names of a registry (variants, interval methods): an input error that
+    suggests the closest one and lists them all, in the order given."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return InputError(
+        Problem(file, f"unknown {kind} {name}{hint} available: {', '.join(known)}", field=field, value=name)
+    )
 
 
 class ProblemList:

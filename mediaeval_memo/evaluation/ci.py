@@ -16,7 +16,6 @@ docs/architecture.md, "Adding an interval method").
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.errors import unknown_name
 
 # A method's name as `--method` takes it and JSON reports it; the table below says which names exist.
 Method = str
@@ -228,13 +227,4 @@ def interval_method(name: str) -> IntervalMethod:
     """The table's row for `name`; an unknown name is an input error with a suggestion."""
     if name in INTERVAL_METHODS:
         return INTERVAL_METHODS[name]
-    close = difflib.get_close_matches(name, INTERVAL_METHODS, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]}?" if close else ""
-    raise InputError(
-        Problem(
-            "--method",
-            f"unknown interval method {name}{hint} available: {', '.join(INTERVAL_METHODS)}",
-            field="method",
-            value=name,
-        )
-    )
+    raise unknown_name("interval method", name, INTERVAL_METHODS, file="--method", field="method")

@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 
-from mediaeval_memo.core.errors import InputError, Problem
+from mediaeval_memo.core.errors import InputError, Problem, unknown_name
 from mediaeval_memo.variants.base import AnyVariant, Variant
 
 REGISTRY: dict[str, str] = {
@@ -27,16 +26,7 @@ def get_variant(name: str) -> AnyVariant:
     """Instantiate the variant registered as `name`; unknown names fail with a suggestion, and an entry that is
     not a `Variant` subclass (a wrong "module:Class" line) is an input error that says so."""
     if name not in REGISTRY:
-        close = difflib.get_close_matches(name, REGISTRY, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise InputError(
-            Problem(
-                "variant",
-                f"unknown variant {name}{hint} available: {', '.join(available())}",
-                field="VARIANT",
-                value=name,
-            )
-        )
+        raise unknown_name("variant", name, available(), file="variant", field="VARIANT")
     entry = REGISTRY[name]
     module_name, _, class_name = entry.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name, None)
